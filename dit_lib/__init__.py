@@ -1,0 +1,20 @@
+"""dit_lib — the library behind *Latent DiT Limits*, an interactive book on
+Hu, Wu, Li, Pi, Song, Liu, "On Statistical Rates and Provably Efficient Criteria of Latent Diffusion
+Transformers (DiTs)", NeurIPS 2024.
+
+Modules, by concept:
+
+* :mod:`dit_lib.data` — subspace data ``x = U h`` with Gaussian-mixture latents; subspace recovery.
+* :mod:`dit_lib.patches` — the reshape ``R`` of a latent into ``d x L`` tokens.
+* :mod:`dit_lib.diffusion` — the forward OU process.
+* :mod:`dit_lib.figures`, :mod:`dit_lib.widgets` — plotting and explorers that work live and in static HTML.
+"""
+from . import data, diffusion, figures, patches, widgets
+from .data import GaussianMixture, SubspaceData, default_mixture, estimate_subspace, projection_distance, \
+    random_orthonormal_basis, subspace_angles
+from .diffusion import beta, forward_sample, sigma
+from .figures import setup_notebook
+from .patches import patch_choices, patch_geometry, patchify, token_entry_bound, unpatchify
+from .widgets import explorer
+
+__version__ = "0.1.0"

@@ -1,0 +1,90 @@
+"""Plotly set-up and small plotting helpers shared by every chapter.
+
+Two renderings exist (see the "Interactivity" section of the README):
+
+* **static** — inside the book build and nbmake (``DIT_BOOK_BUILD=1``, set by the book's Sphinx extension
+  and by the Makefile): figures are written as HTML that calls the page's one copy of ``plotly.js``;
+* **live** — in JupyterLab: plotly's own JupyterLab renderer, and explorers become ipywidgets.
+
+Used by every chapter through :func:`setup_notebook`.
+"""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import plotly.graph_objects as go
+import plotly.io as pio
+from plotly.io._base_renderers import MimetypeRenderer
+
+__all__ = ["is_static", "setup_notebook", "figure_html", "BOOK_RENDERER", "PALETTE", "line_figure"]
+
+BOOK_RENDERER = "dit_book"
+#: Colours used consistently across the book (colour-blind safe, Okabe–Ito).
+PALETTE = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000"]
+_CONFIG = {"displaylogo": False, "responsive": True}
+
+
+def is_static() -> bool:
+    """True when figures must render as static HTML (book build, nbmake), false in a live Jupyter session."""
+    return os.environ.get("DIT_BOOK_BUILD", "") == "1"
+
+
+def figure_html(fig: go.Figure, post_script: str | None = None) -> str:
+    """A figure as an HTML fragment that uses the page's global ``Plotly`` (no plotly.js inlined)."""
+    if not isinstance(fig, go.Figure):
+        raise TypeError(f"fig must be a plotly.graph_objects.Figure, got {type(fig).__name__}")
+    return pio.to_html(fig, include_plotlyjs=False, full_html=False, config=_CONFIG,
+                       post_script=post_script, validate=False)
+
+
+class _BookRenderer(MimetypeRenderer):
+    """Writes ``text/html`` that draws with the site-wide plotly.js the book serves once."""
+
+    def to_mimebundle(self, fig_dict):
+        return {"text/html": figure_html(go.Figure(fig_dict))}
+
+
+pio.renderers[BOOK_RENDERER] = _BookRenderer()
+
+
+def setup_notebook(seed_print: bool = True) -> str:
+    """Configure plotly for the current rendering and return its name (``"static"`` or ``"live"``).
+
+    Call once at the top of every chapter. In the book it selects the HTML renderer that uses the
+    site-wide plotly.js; in JupyterLab it keeps plotly's own renderer so figures and widgets are live.
+    """
+    pio.templates.default = "plotly_white"
+    if seed_print:
+        np.set_printoptions(precision=4, suppress=True)
+    if is_static():
+        pio.renderers.default = BOOK_RENDERER
+        return "static"
+    return "live"
+
+
+def line_figure(x, ys: dict, *, title: str = "", xaxis: str = "", yaxis: str = "", log_x: bool = False,
+                log_y: bool = False, height: int = 380) -> go.Figure:
+    """A line plot of several named curves over one x grid (any chapter).
+
+    Parameters
+    ----------
+    x : array-like
+        Shared x values.
+    ys : dict[str, array-like]
+        Curve name to y values, each the length of ``x``.
+    """
+    x = np.asarray(x)
+    if not isinstance(ys, dict) or not ys:
+        raise TypeError("ys must be a non-empty dict mapping a curve name to its y values")
+    fig = go.Figure()
+    for k, (name, y) in enumerate(ys.items()):
+        y = np.asarray(y)
+        if y.shape != x.shape:
+            raise ValueError(f"ys[{name!r}] must have the shape of x {x.shape}, got {y.shape}")
+        fig.add_trace(go.Scatter(x=x, y=y, name=name, mode="lines+markers",
+                                 line=dict(color=PALETTE[k % len(PALETTE)])))
+    fig.update_layout(title=title, height=height, margin=dict(l=60, r=20, t=50, b=50))
+    fig.update_xaxes(title=xaxis, type="log" if log_x else "linear")
+    fig.update_yaxes(title=yaxis, type="log" if log_y else "linear")
+    return fig
