@@ -17,7 +17,7 @@ import plotly.graph_objects as go
 import plotly.io as pio
 from plotly.io._base_renderers import MimetypeRenderer
 
-__all__ = ["is_static", "setup_notebook", "figure_html", "BOOK_RENDERER", "PALETTE", "line_figure"]
+__all__ = ["is_static", "setup_notebook", "figure_html", "BOOK_RENDERER", "PALETTE", "line_figure", "patch_figure"]
 
 BOOK_RENDERER = "dit_book"
 #: Colours used consistently across the book (colour-blind safe, Okabe–Ito).
@@ -87,4 +87,38 @@ def line_figure(x, ys: dict, *, title: str = "", xaxis: str = "", yaxis: str = "
     fig.update_layout(title=title, height=height, margin=dict(l=60, r=20, t=50, b=50))
     fig.update_xaxes(title=xaxis, type="log" if log_x else "linear")
     fig.update_yaxes(title=yaxis, type="log" if log_y else "linear")
+    return fig
+
+
+def patch_figure(h, p: int, *, title: str | None = None, height: int = 360) -> go.Figure:
+    """A latent vector drawn as its ``i x i`` image cut into ``p x p`` patches, beside the ``d x L`` token matrix.
+
+    Chapters 1 and 2: the reshape ``R`` of Definition 3.1 made visible. Patch ``l`` of the image is
+    column ``l`` of the token matrix; both panels share one colour scale.
+    """
+    from plotly.subplots import make_subplots
+
+    from .patches import patch_geometry, patchify
+
+    h = np.asarray(h, dtype=float)
+    if h.ndim != 1:
+        raise ValueError(f"h must be one latent vector of shape (d0,), got shape {h.shape}")
+    g = patch_geometry(h.size, p)
+    X = patchify(h, p)
+    img = h.reshape(g.i, g.i)
+    lim = float(np.abs(h).max()) or 1.0
+    fig = make_subplots(rows=1, cols=2, column_widths=[0.42, 0.58], horizontal_spacing=0.1,
+                        subplot_titles=(f"latent image {g.i}×{g.i}, patches {p}×{p}",
+                                        f"tokens R(h): d = {g.d} rows × L = {g.L} columns"))
+    common = dict(colorscale="RdBu", zmin=-lim, zmax=lim)
+    fig.add_trace(go.Heatmap(z=np.round(img, 3), showscale=False, **common), 1, 1)
+    fig.add_trace(go.Heatmap(z=np.round(X, 3), colorbar=dict(len=0.8), **common), 1, 2)
+    for k in range(0, g.i + 1, p):  # patch boundaries
+        fig.add_shape(type="line", x0=k - 0.5, x1=k - 0.5, y0=-0.5, y1=g.i - 0.5, line=dict(width=2), row=1, col=1)
+        fig.add_shape(type="line", y0=k - 0.5, y1=k - 0.5, x0=-0.5, x1=g.i - 0.5, line=dict(width=2), row=1, col=1)
+    fig.update_yaxes(autorange="reversed", scaleanchor="x", row=1, col=1)
+    fig.update_yaxes(autorange="reversed", title="pixel in patch", row=1, col=2)
+    fig.update_xaxes(title="token (patch) index", row=1, col=2)
+    fig.update_layout(height=height, margin=dict(l=40, r=20, t=60, b=40),
+                      title=title or f"d0 = {g.d0} = d·L = {g.d}·{g.L}")
     return fig
