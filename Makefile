@@ -3,7 +3,7 @@ PY      ?= python3
 VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
-TESTSRC := _build/test-src
+TESTSRC := _testbook
 JOBS    ?= 2
 
 .PHONY: book test lab clean distclean unit notebooks test-build browser-tests setup
@@ -33,7 +33,7 @@ unit: $(STAMP)
 notebooks: $(STAMP)
 	$(BIN)/python tools/test_book.py prepare $(TESTSRC)
 	DIT_BOOK_BUILD=1 $(BIN)/pytest --nbmake --overwrite --nbmake-timeout=400 -n $(JOBS) -q \
-	    -p no:cacheprovider $(TESTSRC)/book
+	    -p no:cacheprovider $$($(BIN)/python tools/test_book.py chapters $(TESTSRC))
 
 test-build: $(STAMP)
 	$(BIN)/jupyter-book build $(TESTSRC) -W --keep-going --all
@@ -46,7 +46,7 @@ lab: $(STAMP)
 	$(BIN)/jupyter lab book/
 
 clean:
-	rm -rf _build _assets .pytest_cache .jupyter_cache
+	rm -rf _build _assets _testbook .pytest_cache .jupyter_cache
 	find . -name __pycache__ -not -path "./$(VENV)/*" -prune -exec rm -rf {} +
 
 distclean: clean

@@ -82,6 +82,19 @@ def _setup_assets(app) -> None:
     app.config.html_static_path = list(app.config.html_static_path) + [str(dest)]
 
 
+def _dedupe_scripts(app, pagename, templatename, context, doctree) -> None:
+    """Drop repeated script tags: sphinx-thebe registers its inline config twice under jupyter-book 1.x,
+    which redeclares a ``const`` and throws a JavaScript error on every page."""
+    seen, unique = set(), []
+    for js in context.get("script_files", []):
+        key = (str(getattr(js, "filename", js) or ""), tuple(sorted(getattr(js, "attributes", {}).items())))
+        if key not in seen:
+            seen.add(key)
+            unique.append(js)
+    context["script_files"] = unique
+
+
 def setup(app):
     app.connect("builder-inited", _setup_assets)
+    app.connect("html-page-context", _dedupe_scripts, priority=900)  # after the theme adds its scripts
     return {"version": "0.1", "parallel_read_safe": True, "parallel_write_safe": True}

@@ -129,22 +129,24 @@ def static_explorer(make_figure: Callable[..., go.Figure], grid: Mapping[str, Se
         combos["_".join(map(str, idx))] = _fig_dict(make_figure(**params), repr(params))
     first = make_figure(**{n: grid[n][i] for n, i in zip(names, state)})
     first = go.Figure(first)
-    n_s = len(names)
+    # Sliders sit below the plot area, 80 px apart; positions are in paper units, so convert.
+    step_px, top_px = 80, 55
+    height = (first.layout.height or 420) + step_px * len(names)
+    margin = first.layout.margin.to_plotly_json() if first.layout.margin else {}
+    margin.setdefault("t", 60)
+    margin["b"] = top_px + step_px * len(names)
+    plot_px = max(height - margin["t"] - margin["b"], 100)
     sliders = []
     for k, name in enumerate(names):
         sliders.append(dict(
             active=state[k], currentvalue=dict(prefix=f"{name} = ", font=dict(size=13)),
-            pad=dict(t=10, b=0), len=0.9, x=0.05, y=-0.12 - 0.17 * k, yanchor="top",
+            pad=dict(t=0, b=0), len=0.9, x=0.05, y=-(top_px + step_px * k) / plot_px, yanchor="top",
             steps=[dict(label=_label(v), method="skip", args=[]) for v in grid[name]],
         ))
-    height = (first.layout.height or 420) + 75 * n_s
-    bottom = 70 + 75 * n_s
-    margin = first.layout.margin.to_plotly_json() if first.layout.margin else {}
-    margin["b"] = bottom
     first.update_layout(sliders=sliders, height=height, margin=margin)
     for d in combos.values():
         d["layout"]["height"] = height
-        d["layout"]["margin"] = dict(d["layout"].get("margin", {}), b=bottom)
+        d["layout"]["margin"] = dict(d["layout"].get("margin", {}), t=margin["t"], b=margin["b"])
     return StaticExplorer(first, combos, state)
 
 

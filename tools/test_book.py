@@ -1,6 +1,7 @@
 """Prepare the scratch copy of the book that `make test` executes with nbmake and then builds with -W.
 
-Usage: python tools/test_book.py prepare DEST
+Usage: python tools/test_book.py prepare DEST     make the scratch copy
+       python tools/test_book.py chapters DEST    print the notebook chapters its _toc.yml lists
 
 The copy holds the book sources and the build configuration with execution switched off: the notebooks
 there are executed (in place) by nbmake first, and the -W build renders exactly those outputs.
@@ -36,7 +37,18 @@ def prepare(dest: Path) -> None:
     print(f"prepared {dest} (execution off; nbmake executes the notebooks in place)")
 
 
+def chapters(src: Path) -> list[Path]:
+    """Every notebook that _toc.yml lists: nbmake runs exactly these, so none can be left out."""
+    sys.path.insert(0, str(ROOT / "tests" / "book"))
+    from book_toc import chapter_ids
+
+    return [src / f"{c}.ipynb" for c in chapter_ids(src)]
+
+
 if __name__ == "__main__":
-    if len(sys.argv) != 3 or sys.argv[1] != "prepare":
+    if len(sys.argv) != 3 or sys.argv[1] not in ("prepare", "chapters"):
         sys.exit(__doc__)
-    prepare(Path(sys.argv[2]))
+    if sys.argv[1] == "prepare":
+        prepare(Path(sys.argv[2]))
+    else:
+        print(" ".join(str(p) for p in chapters(Path(sys.argv[2]))))
