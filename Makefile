@@ -30,10 +30,11 @@ unit: $(STAMP)
 
 # Chapters run once: nbmake executes a scratch copy in place (--overwrite) and the -W build renders
 # those outputs with execution switched off, so `make test` never executes a chapter twice.
+# One thread per notebook: two notebooks run side by side on the two cores (--durations prints each chapter's time).
 notebooks: $(STAMP)
 	$(BIN)/python tools/test_book.py prepare $(TESTSRC)
-	DIT_BOOK_BUILD=1 $(BIN)/pytest --nbmake --overwrite --nbmake-timeout=400 -n $(JOBS) -q \
-	    -p no:cacheprovider $$($(BIN)/python tools/test_book.py chapters $(TESTSRC))
+	DIT_BOOK_BUILD=1 OMP_NUM_THREADS=1 $(BIN)/pytest --nbmake --overwrite --nbmake-timeout=400 -n $(JOBS) -q \
+	    -p no:cacheprovider --durations=0 $$($(BIN)/python tools/test_book.py chapters $(TESTSRC))
 
 test-build: $(STAMP)
 	$(BIN)/jupyter-book build $(TESTSRC) -W --keep-going --all

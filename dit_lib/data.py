@@ -87,6 +87,7 @@ class GaussianMixture:
     means: np.ndarray
     covs: np.ndarray
     _chol: np.ndarray = field(init=False, repr=False, compare=False)
+    _chol_inv: np.ndarray = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         w = check_probabilities("weights", self.weights)
@@ -108,6 +109,10 @@ class GaussianMixture:
         object.__setattr__(self, "means", mu)
         object.__setattr__(self, "covs", cov)
         object.__setattr__(self, "_chol", chol)
+        # Inverse Cholesky factors, once: every density and score evaluation is then two batched products.
+        eye = np.eye(dim)
+        object.__setattr__(self, "_chol_inv",
+                           np.stack([scipy.linalg.solve_triangular(c, eye, lower=True) for c in chol]))
 
     @property
     def dim(self) -> int:
@@ -136,9 +141,8 @@ class GaussianMixture:
         """Per-component log densities ``(n, K)`` and whitened residual solves ``(n, K, dim)``."""
         h = check_array("h", h, ndim=2, shape=(self.dim,))
         diff = h[:, None, :] - self.means[None]  # (n, K, dim)
-        # Solve L y = diff for each component; Sigma^{-1} diff = L^{-T} y.
-        y = np.stack([scipy.linalg.solve_triangular(self._chol[k], diff[:, k].T, lower=True).T
-                      for k in range(self.n_components)], axis=1)
+        # y = L^{-1} diff for each component, so Sigma^{-1} diff = L^{-T} y.
+        y = np.einsum("kij,nkj->nki", self._chol_inv, diff)
         logdet = 2 * np.log(np.diagonal(self._chol, axis1=1, axis2=2)).sum(-1)
         logp = -0.5 * (y**2).sum(-1) - 0.5 * logdet - 0.5 * self.dim * np.log(2 * np.pi)
         return logp + np.log(self.weights)[None], y
@@ -152,8 +156,7 @@ class GaussianMixture:
         """``grad log p(h)``: responsibilities times ``-Sigma_k^{-1}(h - mu_k)``. Shape ``(n, dim)``."""
         logp, y = self._component_terms(h)
         resp = np.exp(logp - logsumexp(logp, axis=1, keepdims=True))  # (n, K)
-        grads = np.stack([-scipy.linalg.solve_triangular(self._chol[k].T, y[:, k].T, lower=False).T
-                          for k in range(self.n_components)], axis=1)
+        grads = -np.einsum("kji,nkj->nki", self._chol_inv, y)  # -Sigma_k^{-1}(h - mu_k)
         return np.einsum("nk,nki->ni", resp, grads)
 
     def diffused(self, scale: float, variance: float) -> "GaussianMixture":
