@@ -7,9 +7,17 @@ Modules, by concept:
 * :mod:`dit_lib.data` — subspace data ``x = U h`` with Gaussian-mixture latents; subspace recovery.
 * :mod:`dit_lib.patches` — the reshape ``R`` of a latent into ``d x L`` tokens.
 * :mod:`dit_lib.diffusion` — the forward OU process.
+* :mod:`dit_lib.scores` — exact scores, the Lemma 2.1 decomposition, denoising score matching, score errors (chapter 2).
+* :mod:`dit_lib.network`, :mod:`dit_lib.training` — the latent DiT score network and its DSM training loop (chapter 2).
+* :mod:`dit_lib.sampling` — backward SDE/ODE samplers (chapter 3).
+* :mod:`dit_lib.metrics` — distribution distances and the measurements of Corollary 3.2.1 (chapter 3).
+* :mod:`dit_lib.experiments` — sample-complexity runners (chapter 3).
+* :mod:`dit_lib.gradients` — the training loss of DiT attention, its exact gradient and the chained low-rank
+  gradient (chapter 5).
 * :mod:`dit_lib.figures`, :mod:`dit_lib.widgets` — plotting and explorers that work live and in static HTML.
 """
-from . import data, diffusion, figures, patches, widgets
+from . import data, diffusion, experiments, figures, gradients, metrics, network, patches, sampling, scores, \
+    training, widgets
 from .data import GaussianMixture, SubspaceData, default_mixture, estimate_subspace, projection_distance, \
     random_orthonormal_basis, subspace_angles
 from .diffusion import beta, forward_sample, sigma

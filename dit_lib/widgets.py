@@ -162,7 +162,10 @@ def _live_widget(name: str, values: list, spec: Any):
             cls = W.IntSlider if all(isinstance(s, numbers.Integral) for s in spec) else W.FloatSlider
             return cls(min=lo, max=hi, step=step, value=values[0] if lo <= values[0] <= hi else lo,
                        description=name, continuous_update=False, style=style)
-        values = list(spec)
+        # An explicit list means exactly these options.
+        options = list(spec)
+        return W.SelectionSlider(options=options, value=options[0], description=name, continuous_update=False,
+                                 style=style)
     if all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in values) and len(values) > 1:
         diffs = {b - a for a, b in zip(values, values[1:])}
         if len(diffs) == 1 and diffs.pop() > 0:

@@ -1,0 +1,202 @@
+"""Training the latent DiT by denoising score matching (chapter 2; reused by chapters 3 and 6).
+
+:func:`train_score_model` draws a minibatch of clean data, times uniformly on ``[T_0, T]`` and Gaussian noise, and
+takes an Adam step on :func:`dit_lib.scores.dsm_loss`. It runs on CPU in seconds for the book's sizes and on a GPU
+when one is present (``device`` defaults to CUDA when available). :func:`as_score_fn` turns a trained model into the
+numpy ``score_fn(x, t)`` that :func:`dit_lib.scores.score_error` and the samplers of chapter 3 take.
+"""
+from __future__ import annotations
+
+import time
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from ._checks import check_array, check_choice, check_float, check_int
+from .data import estimate_subspace
+from .figures import is_static
+from .network import LatentDiT
+from .scores import WEIGHTINGS, dsm_loss
+
+__all__ = ["default_device", "train_score_model", "as_score_fn", "TIME_SAMPLINGS"]
+
+#: How training times are drawn on ``[T_0, T]``: ``"uniform"`` (the paper's loss) or ``"log"`` (log-uniform).
+TIME_SAMPLINGS = ("uniform", "log")
+
+
+def default_device(device: Any = None) -> torch.device:
+    """``device`` as a :class:`torch.device`; ``None`` gives ``"cuda"`` when available, else ``"cpu"`` (chapters 2, 3, 6)."""
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        return torch.device(device)
+    except (TypeError, RuntimeError) as exc:
+        raise ValueError(f"device must be a torch device or a name such as 'cpu' or 'cuda', got {device!r}") from exc
+
+
+def train_score_model(
+    x0: np.ndarray,
+    *,
+    d0: int,
+    patch: int,
+    heads: int = 2,
+    head_dim: int = 2,
+    ff_width: int = 16,
+    blocks: int = 2,
+    steps: int = 1000,
+    batch_size: int = 256,
+    lr: float = 1e-2,
+    T0: float = 1e-2,
+    T: float = 5.0,
+    weighting: str = "sigma2",
+    time_sampling: str = "log",
+    basis_init: str | np.ndarray = "random",
+    train_basis: bool = True,
+    time_features: int = 16,
+    time_hidden: int = 32,
+    seed: int = 0,
+    device: Any = None,
+    progress: bool | None = None,
+    log_every: int = 25,
+) -> tuple[LatentDiT, dict[str, Any]]:
+    """Train a :class:`~dit_lib.network.LatentDiT` on samples ``x0`` by denoising score matching.
+
+    Chapter 2 (and chapters 3, 6). Each step: a minibatch of ``x0``, times on ``[T0, T]``, ``x_t = beta x_0 +
+    sqrt(sigma) z``, Adam on the loss ``mean lambda(t) ||s_W(x_t, t) - (beta x_0 - x_t)/sigma||^2``
+    (:func:`dit_lib.scores.dsm_loss`), with a cosine learning-rate decay.
+
+    Parameters
+    ----------
+    x0 : array of shape (n, D)
+        Training data.
+    d0, patch : int
+        Latent dimension (a perfect square) and patch side ``p`` (must divide ``sqrt(d0)``).
+    heads, head_dim, ff_width, blocks : int
+        ``r, m, l, K`` of the transformer class.
+    steps, batch_size : int
+        Number of Adam steps and minibatch size.
+    lr : float
+        Peak learning rate.
+    T0, T : float
+        ``0 < T0 < T``: the time window of the loss.
+    weighting : {"sigma2", "sigma", "none"}
+        ``lambda(t)``; ``"none"`` is the paper's unweighted loss. The default ``"sigma2"`` (x0-prediction) keeps the
+        gradient's variance bounded as ``t -> T0``; all three share the same minimiser, the true score.
+    time_sampling : {"log", "uniform"}
+        How times are drawn on ``[T0, T]``.
+    basis_init : {"random", "pca"} or array of shape (D, d0)
+        Initial ``W_B``: random orthonormal, the top-``d0`` PCA subspace of ``x0``, or a given basis.
+    train_basis : bool
+        If False, ``W_B`` stays at ``basis_init``.
+    seed : int
+        Seeds the initialisation, the minibatches, the times and the noise.
+    device : str or torch.device, optional
+        Default ``"cuda"`` if available, else ``"cpu"``.
+    progress : bool, optional
+        Show a tqdm bar; default: on, except in the book build (``DIT_BOOK_BUILD=1``).
+    log_every : int
+        Steps between two entries of the history.
+
+    Returns
+    -------
+    model : LatentDiT
+        In eval mode, float32, on ``device``.
+    history : dict
+        ``"step"``, ``"loss"`` (mean training loss over each logging window), ``"seconds"`` (wall time),
+        ``"device"``, ``"config"``.
+
+    Raises
+    ------
+    ValueError
+        For a bad shape, ``d0`` or ``patch``, non-positive sizes, ``T0`` outside ``(0, T)`` or an unknown option.
+    """
+    x0 = check_array("x0", x0, ndim=2)
+    n, D = x0.shape
+    d0 = check_int("d0", d0, high=D)
+    steps = check_int("steps", steps)
+    batch_size = check_int("batch_size", batch_size)
+    lr = check_float("lr", lr, low=0.0, low_open=True)
+    T = check_float("T", T, low=0.0, low_open=True)
+    T0 = check_float("T0", T0, low=0.0, high=T, low_open=True, high_open=True)
+    check_choice("weighting", weighting, WEIGHTINGS)
+    check_choice("time_sampling", time_sampling, TIME_SAMPLINGS)
+    log_every = check_int("log_every", log_every)
+    seed = check_int("seed", seed, low=0)
+    if isinstance(basis_init, str):
+        check_choice("basis_init", basis_init, ("random", "pca"))
+        basis = estimate_subspace(x0, d0) if basis_init == "pca" else None
+    else:
+        basis = check_array("basis_init", basis_init, ndim=2)
+    dev = default_device(device)
+    show = (not is_static()) if progress is None else bool(progress)
+
+    # Initialise from a private generator so the caller's global torch RNG is left alone.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = LatentDiT(D, d0, patch, heads=heads, head_dim=head_dim, ff_width=ff_width, blocks=blocks,
+                          time_features=time_features, time_hidden=time_hidden, basis=basis,
+                          train_basis=train_basis)
+    model = model.to(dev).train()
+    data = torch.as_tensor(x0, dtype=torch.float32, device=dev)
+    gen = torch.Generator(device=dev).manual_seed(seed + 1)
+    # foreach: one batched update for all parameters; the per-tensor loop costs more than the maths at these sizes
+    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr, foreach=True)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps, eta_min=lr / 20)
+    log_lo, log_hi = np.log(T0), np.log(T)
+
+    hist_step, hist_loss, window = [], [], []
+    start = time.perf_counter()
+    bar = tqdm(range(1, steps + 1), desc="DSM training", disable=not show, leave=False)
+    for step in bar:
+        idx = torch.randint(0, n, (batch_size,), generator=gen, device=dev)
+        u = torch.rand(batch_size, generator=gen, device=dev)
+        t = torch.exp(log_lo + (log_hi - log_lo) * u) if time_sampling == "log" else T0 + (T - T0) * u
+        z = torch.randn(batch_size, D, generator=gen, device=dev)
+        loss = dsm_loss(model, data[idx], t, z, weighting)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        window.append(loss.detach())
+        if step % log_every == 0 or step == steps:
+            hist_step.append(step)
+            hist_loss.append(float(torch.stack(window).mean()))
+            window = []
+            bar.set_postfix(loss=f"{hist_loss[-1]:.4g}")
+    bar.close()
+    model.eval()
+    history = {"step": np.array(hist_step), "loss": np.array(hist_loss),
+               "seconds": time.perf_counter() - start, "device": str(dev),
+               "config": dict(model.hparams, steps=steps, batch_size=batch_size, lr=lr, T0=T0, T=T,
+                              weighting=weighting, time_sampling=time_sampling, seed=seed, n=n)}
+    return model, history
+
+
+def as_score_fn(model: torch.nn.Module, *, batch_size: int = 8192) -> Callable[[np.ndarray, float], np.ndarray]:
+    """A trained score model as ``score_fn(x: ndarray (n, D), t: float) -> ndarray (n, D)`` (chapters 2 and 3).
+
+    Runs under :func:`torch.no_grad` in the model's dtype, on the model's device, in chunks of
+    ``batch_size`` rows, and returns float64. This is the signature :func:`dit_lib.scores.score_error` and the
+    samplers of chapter 3 take.
+    """
+    if not isinstance(model, torch.nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    batch_size = check_int("batch_size", batch_size)
+    param = next(model.parameters())
+    dev = param.device
+    dtype = param.dtype
+
+    def score_fn(x: np.ndarray, t: float) -> np.ndarray:
+        x = check_array("x", x, ndim=2)
+        t = check_float("t", t, low=0.0, low_open=True)
+        out = []
+        with torch.no_grad():
+            for lo in range(0, x.shape[0], batch_size):
+                xb = torch.as_tensor(x[lo:lo + batch_size], dtype=dtype, device=dev)
+                tb = torch.full((xb.shape[0],), t, dtype=dtype, device=dev)
+                out.append(model(xb, tb).double().cpu().numpy())
+        return np.concatenate(out, axis=0) if out else np.zeros_like(x)
+
+    return score_fn
