@@ -1,0 +1,373 @@
+"""Figures and tables of the benchmark results that ``python -m dit_lib.bench`` writes (the benchmarks page).
+
+The benchmarks of :mod:`dit_lib.bench` are too slow to run during a book build, so they write their records to
+``bench_results/<name>.json`` (``python -m dit_lib.bench NAME --json bench_results/NAME.json``) and the book's
+benchmarks page only *reads* those files. This module finds and validates a results file, and turns its records
+into plotly figures (time against ``L`` on log-log axes, error, speed-up over the exact baseline), an explorer
+specification for :func:`dit_lib.explorer`, and Markdown tables. It never runs a benchmark.
+
+Every record carries ``L``, ``B``, ``method``, ``degree``, ``rank``, ``seconds`` and an error field
+(``max_abs_error`` for the attention benchmark of chapter 4, ``rel_error`` for the gradient benchmark of
+chapter 5); a speed-up is read from ``speedup_vs_sdpa`` / ``speedup`` when recorded, else computed against the
+baseline method (``sdpa`` or ``autograd_sdpa``) at the same ``L``.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from ._checks import check_choice
+from .figures import PALETTE
+
+__all__ = ["BENCHMARKS", "BenchResult", "results_dir", "result_path", "regenerate_command", "load_result",
+           "missing_message", "variant_label", "loglog_slope", "overview_figure", "method_figure",
+           "explorer_spec", "records_markdown", "crossover_markdown", "machine_summary"]
+
+#: The benchmarks this page knows, with their exact baseline method and the chapter that explains them.
+BENCHMARKS = {
+    "attention": {"baseline": "sdpa", "chapter": 4},
+    "gradient": {"baseline": "autograd_sdpa", "chapter": 5},
+}
+_ERROR_FIELDS = {"max_abs_error": "max abs error vs float64 exact",
+                 "rel_error": "relative max error vs float64 exact"}
+_SPEEDUP_FIELDS = ("speedup_vs_sdpa", "speedup")
+_REQUIRED = ("L", "B", "method", "seconds")
+#: Environment variable that overrides where results files are looked for.
+ENV_DIR = "DIT_BENCH_RESULTS"
+
+
+def regenerate_command(name: str) -> str:
+    """The shell command (run from the repository root) that rewrites ``bench_results/<name>.json``."""
+    check_choice("name", name, list(BENCHMARKS))
+    return f"python -m dit_lib.bench {name} --json bench_results/{name}.json"
+
+
+def results_dir(directory: str | os.PathLike | None = None) -> Path:
+    """The folder holding the results files (benchmarks page).
+
+    In order: ``directory`` if given; the environment variable ``DIT_BENCH_RESULTS``; the first folder named
+    ``bench_results`` found in the current directory or one of its parents; ``bench_results`` in the
+    repository that holds the installed :mod:`dit_lib` (the usual case for a book build, whose notebooks run
+    in ``book/`` or in a scratch copy of it). The folder need not exist.
+    """
+    if directory is not None:
+        return Path(directory)
+    if os.environ.get(ENV_DIR):
+        return Path(os.environ[ENV_DIR])
+    here = Path.cwd().resolve()
+    for folder in (here, *here.parents):
+        if (folder / "bench_results").is_dir():
+            return folder / "bench_results"
+    return Path(__file__).resolve().parents[1] / "bench_results"
+
+
+def result_path(name: str, directory: str | os.PathLike | None = None) -> Path:
+    """Where the results file of benchmark ``name`` (``"attention"`` or ``"gradient"``) is expected."""
+    check_choice("name", name, list(BENCHMARKS))
+    return results_dir(directory) / f"{name}.json"
+
+
+def missing_message(name: str, directory: str | os.PathLike | None = None) -> str | None:
+    """``None`` if the results file of ``name`` exists, else a sentence naming the missing file and the fix."""
+    path = result_path(name, directory)
+    if path.is_file():
+        return None
+    return (f"The results file {path} does not exist yet, so the {name} benchmark cannot be shown. "
+            f"Regenerate it from the repository root with: {regenerate_command(name)}")
+
+
+@dataclass(frozen=True)
+class BenchResult:
+    """One validated results file of :mod:`dit_lib.bench` (benchmarks page).
+
+    Attributes
+    ----------
+    name : str
+        ``"attention"`` or ``"gradient"``.
+    path : pathlib.Path
+        The file it was read from.
+    meta : dict
+        The machine and configuration the benchmark recorded.
+    records : list of dict
+        One record per measurement (see the module docstring).
+    crossover : list of dict
+        The attention benchmark's crossover summary per ``L`` (empty for the gradient benchmark).
+    """
+
+    name: str
+    path: Path
+    meta: dict
+    records: list
+    crossover: list = field(default_factory=list)
+
+    @property
+    def baseline(self) -> str:
+        """The exact method every other one is compared with."""
+        return BENCHMARKS[self.name]["baseline"]
+
+    @property
+    def error_field(self) -> str:
+        """The record field that holds the error (``max_abs_error`` or ``rel_error``)."""
+        for key in _ERROR_FIELDS:
+            if any(key in r for r in self.records):
+                return key
+        raise ValueError(f"{self.path}: no record has an error field ({', '.join(_ERROR_FIELDS)})")
+
+    @property
+    def error_label(self) -> str:
+        """Axis title for the error field."""
+        return _ERROR_FIELDS[self.error_field]
+
+    @property
+    def methods(self) -> list[str]:
+        """The non-baseline methods, in order of first appearance."""
+        return list(dict.fromkeys(r["method"] for r in self.records if r["method"] != self.baseline))
+
+    @property
+    def Bs(self) -> list[float]:
+        """The entry bounds at which some non-baseline method was measured, sorted."""
+        return sorted({float(r["B"]) for r in self.records if r["method"] != self.baseline})
+
+    @property
+    def main_B(self) -> float:
+        """The entry bound at which the baseline was measured (the benchmark's main setting)."""
+        Bs = [float(r["B"]) for r in self.records if r["method"] == self.baseline]
+        return max(set(Bs), key=Bs.count) if Bs else self.Bs[0]
+
+
+def load_result(name: str, directory: str | os.PathLike | None = None) -> BenchResult:
+    """Read and validate ``bench_results/<name>.json`` (benchmarks page).
+
+    Raises
+    ------
+    FileNotFoundError
+        If the file does not exist; the message says how to regenerate it.
+    ValueError
+        If the file is not a results file of benchmark ``name`` (wrong ``benchmark`` field, no records, a record
+        without ``L``, ``B``, ``method`` or ``seconds``, no baseline record).
+    """
+    path = result_path(name, directory)
+    msg = missing_message(name, directory)
+    if msg:
+        raise FileNotFoundError(msg)
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path} is not valid JSON ({exc}); regenerate it with: {regenerate_command(name)}") from exc
+    if not isinstance(data, dict) or data.get("benchmark") != name:
+        got = data.get("benchmark") if isinstance(data, dict) else type(data).__name__
+        raise ValueError(f"{path} must hold the results of benchmark {name!r}, got benchmark {got!r}")
+    records = data.get("records")
+    if not isinstance(records, list) or not records:
+        raise ValueError(f"{path} must hold a non-empty list 'records'")
+    for i, rec in enumerate(records):
+        missing = [k for k in _REQUIRED if not isinstance(rec, dict) or k not in rec]
+        if missing:
+            raise ValueError(f"{path}: record {i} lacks the field(s) {missing}")
+    result = BenchResult(name, path, dict(data.get("meta") or {}), records, list(data.get("crossover") or []))
+    if not any(r["method"] == result.baseline for r in records):
+        raise ValueError(f"{path}: no record of the baseline method {result.baseline!r}")
+    result.error_field  # raises ValueError when no record has an error
+    return result
+
+
+def variant_label(record: dict) -> str:
+    """A short label of a record's method and setting, e.g. ``"poly, g=5 (r=1287) [guaranteed degree]"``.
+
+    Benchmarks page. The exact baseline reads ``"sdpa (exact)"``; a random-feature method ``"performer, m=9
+    features"``; the attention benchmark's degree rule (``guaranteed`` or ``measured``) is added in brackets.
+    """
+    method = record["method"]
+    rule = f" [{record['degree_rule']} degree]" if record.get("degree_rule") else ""
+    if record.get("degree") is not None:
+        return f"{method}, g={record['degree']} (r={record['rank']}){rule}"
+    if record.get("rank") is not None:
+        return f"{method}, m={record['rank']} features{rule}"
+    return f"{method} (exact)"
+
+
+def _speedup(result: BenchResult, rec: dict) -> float | None:
+    for key in _SPEEDUP_FIELDS:
+        if rec.get(key) is not None:
+            return float(rec[key])
+    base = [r["seconds"] for r in result.records if r["method"] == result.baseline and r["L"] == rec["L"]]
+    return float(base[0] / rec["seconds"]) if base else None
+
+
+def loglog_slope(L: Any, seconds: Any) -> float:
+    """Least-squares slope of ``log(seconds)`` against ``log(L)``; ``nan`` with fewer than two lengths."""
+    L, s = np.asarray(L, dtype=float), np.asarray(seconds, dtype=float)
+    if L.shape != s.shape or L.ndim != 1:
+        raise ValueError(f"L and seconds must be 1-D of the same length, got shapes {L.shape} and {s.shape}")
+    if np.any(L <= 0) or np.any(s <= 0):
+        raise ValueError("L and seconds must be positive for a log-log fit")
+    if len(np.unique(L)) < 2:
+        return float("nan")
+    return float(np.polyfit(np.log(L), np.log(s), 1)[0])
+
+
+def _curves(result: BenchResult, B: float | None, method: str | None) -> dict[str, list[dict]]:
+    """Label -> records sorted by L: the baseline (its time does not depend on B) and the selected records."""
+    B = result.main_B if B is None else float(B)
+    out: dict[str, list[dict]] = {}
+    for rec in result.records:
+        is_base = rec["method"] == result.baseline
+        if is_base and float(rec["B"]) != result.main_B:
+            continue
+        if not is_base and (float(rec["B"]) != B or (method is not None and rec["method"] != method)):
+            continue
+        out.setdefault(variant_label(rec), []).append(rec)
+    base = [k for k, v in out.items() if v[0]["method"] == result.baseline]
+    ordered = {k: out[k] for k in base} | {k: v for k, v in out.items() if k not in base}
+    return {k: sorted(v, key=lambda r: r["L"]) for k, v in ordered.items()}
+
+
+def _panel_figure(result: BenchResult, curves: dict[str, list[dict]], title: str, height: int) -> go.Figure:
+    fig = make_subplots(rows=1, cols=3, horizontal_spacing=0.1)
+    for k, (label, recs) in enumerate(curves.items()):
+        color = PALETTE[k % len(PALETTE)]
+        L = [r["L"] for r in recs]
+        sec = [r["seconds"] for r in recs]
+        slope = loglog_slope(L, sec) if len(L) > 1 else float("nan")
+        name = label if math.isnan(slope) else f"{label}: slope {slope:.2f}"
+        style = dict(mode="lines+markers", legendgroup=label, line=dict(color=color),
+                     marker=dict(size=8, color=color))
+        fig.add_trace(go.Scatter(x=L, y=[float(f"{s:.4g}") for s in sec], name=name, **style), 1, 1)
+        err = [(r["L"], r.get(result.error_field)) for r in recs if r.get(result.error_field) is not None]
+        if err:
+            fig.add_trace(go.Scatter(x=[e[0] for e in err], y=[float(f"{e[1]:.3g}") for e in err], name=name,
+                                     showlegend=False, **style), 1, 2)
+        if recs[0]["method"] != result.baseline:
+            sp = [(r["L"], _speedup(result, r)) for r in recs]
+            sp = [s for s in sp if s[1] is not None]
+            fig.add_trace(go.Scatter(x=[s[0] for s in sp], y=[float(f"{s[1]:.3g}") for s in sp], name=name,
+                                     showlegend=False, **style), 1, 3)
+    fig.add_hline(y=1.0, line=dict(dash="dot", color="gray"), row=1, col=3)
+    for col, ytitle in enumerate(["seconds", result.error_label, f"speed-up over {result.baseline}"], start=1):
+        fig.update_xaxes(type="log", title="L", row=1, col=col)
+        fig.update_yaxes(type="log", exponentformat="power", title=ytitle, row=1, col=col)
+    # The legend sits above the panels: below them is where dit_lib.explorer puts its sliders.
+    fig.update_layout(title=dict(text=title, y=0.98, yanchor="top"), height=height,
+                      margin=dict(l=60, r=20, t=170, b=55),
+                      legend=dict(orientation="h", x=0, y=1.04, yanchor="bottom", font=dict(size=11)))
+    return fig
+
+
+def overview_figure(result: BenchResult, *, B: float | None = None, height: int = 500) -> go.Figure:
+    """Time (log-log, fitted slope in the legend), error and speed-up against ``L`` for every method at ``B``.
+
+    Benchmarks page. ``B`` defaults to the benchmark's main setting (:attr:`BenchResult.main_B`); the exact
+    baseline's curve is drawn at that setting because its time does not depend on the entries.
+    """
+    if not isinstance(result, BenchResult):
+        raise TypeError(f"result must be a BenchResult (from load_result), got {type(result).__name__}")
+    B = result.main_B if B is None else float(B)
+    if B not in result.Bs:
+        raise ValueError(f"B must be one of the measured entry bounds {result.Bs}, got {B}")
+    title = f"{result.name} benchmark at B = {B:g}: every method (d = {result.records[0].get('d', '?')})"
+    return _panel_figure(result, _curves(result, B, None), title, height)
+
+
+def method_figure(result: BenchResult, *, method: str, B: float, height: int = 500) -> go.Figure:
+    """Like :func:`overview_figure`, for one method at one entry bound, against the exact baseline.
+
+    Benchmarks page (the explorer over ``B`` and the method). A choice the benchmark did not measure (the
+    attention sweep stops at the first ``B`` where the polynomial method loses) gives a figure that says so.
+    """
+    if not isinstance(result, BenchResult):
+        raise TypeError(f"result must be a BenchResult (from load_result), got {type(result).__name__}")
+    check_choice("method", method, result.methods)
+    curves = _curves(result, B, method)
+    n_L = sorted({r["L"] for k, v in curves.items() for r in v if r["method"] == method})
+    if n_L:
+        title = f"{method} at B = {float(B):g}: measured at L = {', '.join(map(str, n_L))}"
+    else:
+        title = f"{method} was not measured at B = {float(B):g} (the sweep had stopped before)"
+    return _panel_figure(result, curves, title, height)
+
+
+def explorer_spec(result: BenchResult) -> tuple[Callable[..., go.Figure], dict[str, list], dict[str, Any]] | None:
+    """``(make_figure, grid, initial)`` for :func:`dit_lib.explorer` over ``B`` and ``method``, or ``None``.
+
+    Benchmarks page. A parameter with a single measured value gets no slider (a slider that changes nothing
+    is worse than none); if neither ``B`` nor the method varies, there is nothing to explore and the result
+    is ``None``.
+    """
+    if not isinstance(result, BenchResult):
+        raise TypeError(f"result must be a BenchResult (from load_result), got {type(result).__name__}")
+    full = {"B": result.Bs, "method": result.methods}
+    grid = {k: v for k, v in full.items() if len(v) > 1}
+    if not grid:
+        return None
+    fixed = {k: v[0] for k, v in full.items() if k not in grid}
+
+    def make_figure(**params):
+        return method_figure(result, **{**fixed, **params})
+
+    initial = {k: v for k, v in {"B": result.main_B, "method": result.methods[0]}.items() if k in grid}
+    return make_figure, grid, initial
+
+
+def _fmt(v: Any, spec: str) -> str:
+    return "–" if v is None else format(v, spec)
+
+
+def records_markdown(result: BenchResult) -> str:
+    """All records as a Markdown table (L, B, method, degree, rank, seconds, error, speed-up); benchmarks page."""
+    if not isinstance(result, BenchResult):
+        raise TypeError(f"result must be a BenchResult (from load_result), got {type(result).__name__}")
+    extra = "degree rule" if any("degree_rule" in r for r in result.records) else None
+    head = ["L", "B", "method", "g", "rank", "seconds", result.error_field, "speed-up"] + ([extra] if extra else [])
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in result.records:
+        speedup = "1 (baseline)" if r["method"] == result.baseline else _fmt(_speedup(result, r), ".1f")
+        row = [str(r["L"]), f"{float(r['B']):g}", r["method"], _fmt(r.get("degree"), "d"), _fmt(r.get("rank"), "d"),
+               f"{r['seconds']:.4f}", _fmt(r.get(result.error_field), ".1e"), speedup]
+        if extra:
+            row.append(r.get("degree_rule") or "–")
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
+def crossover_markdown(result: BenchResult) -> str | None:
+    """The attention benchmark's crossover summary as a Markdown table, or ``None`` if the file has none."""
+    if not isinstance(result, BenchResult):
+        raise TypeError(f"result must be a BenchResult (from load_result), got {type(result).__name__}")
+    if not result.crossover:
+        return None
+    lines = ["| L | SDPA seconds | largest B where poly wins | first B where it loses | why it stopped |",
+             "|---|---|---|---|---|"]
+    for c in result.crossover:
+        lines.append(f"| {c['L']} | {c['sdpa_seconds']:.4f} | {_fmt(c.get('B_last_win'), 'g')} | "
+                     f"{_fmt(c.get('B_first_loss'), 'g')} | {c.get('reason', '–')} |")
+    return "\n".join(lines)
+
+
+def machine_summary(result: BenchResult) -> str:
+    """One sentence: the machine, software and load the benchmark recorded, and what it did not record."""
+    if not isinstance(result, BenchResult):
+        raise TypeError(f"result must be a BenchResult (from load_result), got {type(result).__name__}")
+    m = result.meta
+    devices = sorted({str(r.get("device")) for r in result.records if r.get("device")}) or [str(m.get("device", "?"))]
+    parts = [f"device {', '.join(devices)}",
+             f"{m['cpu_count']} CPU cores" if "cpu_count" in m else "CPU cores not recorded",
+             f"architecture {m['machine']}" if "machine" in m else None,
+             f"torch {m['torch']} with {m.get('threads', '?')} thread(s)" if "torch" in m else None,
+             f"Python {m['python']}" if "python" in m else None]
+    text = "Measured on " + ", ".join(p for p in parts if p)
+    if "loadavg_start" in m:
+        end = m.get("loadavg_end")
+        text += f"; 1-minute load average {m['loadavg_start'][0]:.1f} at the start" + \
+            (f" and {end[0]:.1f} at the end" if end else "") + " (the machine was shared)"
+
+    text += f"; written {m['created']}" if "created" in m else "; the date of the run is not recorded in the file"
+    text += ". The CPU model is not recorded." if "cpu_model" not in m else f". CPU: {m['cpu_model']}."
+    return text
