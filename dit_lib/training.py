@@ -130,7 +130,6 @@ def train_score_model(
     else:
         basis = check_array("basis_init", basis_init, ndim=2)
     dev = default_device(device)
-    show = (not is_static()) if progress is None else bool(progress)
 
     # Initialise from a private generator so the caller's global torch RNG is left alone.
     with torch.random.fork_rng(devices=[]):
@@ -138,22 +137,92 @@ def train_score_model(
         model = LatentDiT(D, d0, patch, heads=heads, head_dim=head_dim, ff_width=ff_width, blocks=blocks,
                           time_features=time_features, time_hidden=time_hidden, basis=basis,
                           train_basis=train_basis)
-    model = model.to(dev).train()
-    data = torch.as_tensor(x0, dtype=torch.float32, device=dev)
+    model = model.to(dev)
+    history = fit_score_model(model, x0, steps=steps, batch_size=batch_size, lr=lr, T0=T0, T=T,
+                              weighting=weighting, time_sampling=time_sampling, seed=seed, progress=progress,
+                              log_every=log_every)
+    history["config"] = dict(model.hparams, steps=steps, batch_size=batch_size, lr=lr, T0=T0, T=T,
+                             weighting=weighting, time_sampling=time_sampling, seed=seed, n=n)
+    return model, history
+
+
+def fit_score_model(
+    model: torch.nn.Module,
+    x0: np.ndarray,
+    *,
+    steps: int = 1000,
+    batch_size: int = 256,
+    lr: float = 1e-2,
+    T0: float = 1e-2,
+    T: float = 5.0,
+    weighting: str = "sigma2",
+    time_sampling: str = "log",
+    seed: int = 0,
+    progress: bool | None = None,
+    log_every: int = 25,
+    monitor: Callable[[torch.nn.Module], float] | None = None,
+) -> dict[str, Any]:
+    """The DSM training loop, in place, for a score network the caller built (chapters 2 and 6).
+
+    :func:`train_score_model` builds a :class:`~dit_lib.network.LatentDiT` and calls this; chapter 6 calls it
+    directly on a network whose attention was swapped *before* training. Each step draws a minibatch of ``x0``,
+    times on ``[T0, T]`` and noise, and takes an Adam step (cosine learning-rate decay) on
+    :func:`dit_lib.scores.dsm_loss`.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        ``model(x, t)`` returns the score; trained on its own device and dtype, left in eval mode.
+    x0 : array of shape (n, D)
+    steps, batch_size, lr, T0, T, weighting, time_sampling, seed, progress, log_every
+        As in :func:`train_score_model`.
+    monitor : callable, optional
+        ``monitor(model) -> float`` evaluated every ``log_every`` steps (e.g. an entry bound); returned under
+        ``"monitor"``.
+
+    Returns
+    -------
+    dict
+        ``"step"``, ``"loss"`` (mean training loss over each logging window), ``"monitor"``, ``"seconds"``,
+        ``"device"``.
+
+    Raises
+    ------
+    ValueError
+        For a bad shape, non-positive sizes, ``T0`` outside ``(0, T)`` or an unknown option.
+    """
+    if not isinstance(model, torch.nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    x0 = check_array("x0", x0, ndim=2)
+    n, D = x0.shape
+    steps = check_int("steps", steps)
+    batch_size = check_int("batch_size", batch_size)
+    lr = check_float("lr", lr, low=0.0, low_open=True)
+    T = check_float("T", T, low=0.0, low_open=True)
+    T0 = check_float("T0", T0, low=0.0, high=T, low_open=True, high_open=True)
+    check_choice("weighting", weighting, WEIGHTINGS)
+    check_choice("time_sampling", time_sampling, TIME_SAMPLINGS)
+    log_every = check_int("log_every", log_every)
+    seed = check_int("seed", seed, low=0)
+    show = (not is_static()) if progress is None else bool(progress)
+    param = next(model.parameters())
+    dev, dt = param.device, param.dtype
+    model.train()
+    data = torch.as_tensor(x0, dtype=dt, device=dev)
     gen = torch.Generator(device=dev).manual_seed(seed + 1)
     # foreach: one batched update for all parameters; the per-tensor loop costs more than the maths at these sizes
     opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr, foreach=True)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps, eta_min=lr / 20)
     log_lo, log_hi = np.log(T0), np.log(T)
 
-    hist_step, hist_loss, window = [], [], []
+    hist_step, hist_loss, hist_mon, window = [], [], [], []
     start = time.perf_counter()
     bar = tqdm(range(1, steps + 1), desc="DSM training", disable=not show, leave=False)
     for step in bar:
         idx = torch.randint(0, n, (batch_size,), generator=gen, device=dev)
-        u = torch.rand(batch_size, generator=gen, device=dev)
+        u = torch.rand(batch_size, generator=gen, device=dev, dtype=dt)
         t = torch.exp(log_lo + (log_hi - log_lo) * u) if time_sampling == "log" else T0 + (T - T0) * u
-        z = torch.randn(batch_size, D, generator=gen, device=dev)
+        z = torch.randn(batch_size, D, generator=gen, device=dev, dtype=dt)
         loss = dsm_loss(model, data[idx], t, z, weighting)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -164,14 +233,13 @@ def train_score_model(
             hist_step.append(step)
             hist_loss.append(float(torch.stack(window).mean()))
             window = []
+            if monitor is not None:
+                hist_mon.append(float(monitor(model)))
             bar.set_postfix(loss=f"{hist_loss[-1]:.4g}")
     bar.close()
     model.eval()
-    history = {"step": np.array(hist_step), "loss": np.array(hist_loss),
-               "seconds": time.perf_counter() - start, "device": str(dev),
-               "config": dict(model.hparams, steps=steps, batch_size=batch_size, lr=lr, T0=T0, T=T,
-                              weighting=weighting, time_sampling=time_sampling, seed=seed, n=n)}
-    return model, history
+    return {"step": np.array(hist_step), "loss": np.array(hist_loss), "monitor": np.array(hist_mon),
+            "seconds": time.perf_counter() - start, "device": str(dev)}
 
 
 def as_score_fn(model: torch.nn.Module, *, batch_size: int = 8192) -> Callable[[np.ndarray, float], np.ndarray]:
