@@ -14,13 +14,17 @@ Modules, by concept:
 * :mod:`dit_lib.experiments` — sample-complexity runners (chapter 3).
 * :mod:`dit_lib.gradients` — the training loss of DiT attention, its exact gradient and the chained low-rank
   gradient (chapter 5).
+* :mod:`dit_lib.polynomial` — polynomial approximations of ``exp`` on ``[-B^2, B^2]`` (chapter 4).
+* :mod:`dit_lib.attention` — exact, SDPA, polynomial-method and Performer attention (chapters 4–6).
+* :mod:`dit_lib.instances` — attention instances with a given entry bound, random and planted-pair (chapter 4).
+* :mod:`dit_lib.complexity` — the cost model, feature ranks and the phase diagram (chapter 4).
 * :mod:`dit_lib.efficient` — a latent DiT trained through polynomial attention; bounded keys and queries;
   timings (chapter 6).
 * :mod:`dit_lib.benchreport` — reads the benchmark results files and draws them (benchmarks page).
 * :mod:`dit_lib.figures`, :mod:`dit_lib.widgets` — plotting and explorers that work live and in static HTML.
 """
-from . import benchreport, data, diffusion, efficient, experiments, figures, gradients, metrics, network, patches, \
-    sampling, scores, training, widgets
+from . import attention, benchreport, complexity, data, diffusion, efficient, experiments, figures, gradients, \
+    instances, metrics, network, patches, polynomial, sampling, scores, training, widgets
 from .data import GaussianMixture, SubspaceData, default_mixture, estimate_subspace, projection_distance, \
     random_orthonormal_basis, subspace_angles
 from .diffusion import beta, forward_sample, sigma

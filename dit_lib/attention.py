@@ -1,0 +1,508 @@
+"""Attention, exact and fast: the polynomial method of [AS23] behind Prop 4.2 of the DiT paper.
+
+The book's convention (chapter 4) is the one of Alman and Song: for ``Q, K`` of shape ``(..., L, d)``
+with entries bounded by ``B``,
+
+    Att(Q, K, V) = D^{-1} exp(scale * Q K^T) V,   D = diag(exp(scale * Q K^T) 1),   scale = 1/d,
+
+so every logit lies in ``[-B^2, B^2]``. (DiT in practice uses ``scale = 1/sqrt(d)``; every function takes
+``scale`` so the other convention is one argument away.)
+
+The polynomial method: replace ``exp`` by a degree-``g`` polynomial ``P`` on ``[-R, R]``; by the
+multinomial theorem ``P(scale <q, k>) = <phi(q), psi(k)>`` with ``r = binom(d+g, g)`` features, so
+
+    Att ~ (U1 (U2^T V)) / (U1 (U2^T 1)),   U1 = phi(Q), U2 = psi(K)   (L x r),
+
+in time ``O(L r d)``, never forming an ``L x L`` matrix. Contents:
+
+* :func:`reference_attention` — float64 exact attention (on a subset of query rows if wanted);
+* :func:`sdpa_attention` — torch's ``scaled_dot_product_attention``, the exact baseline that is timed;
+* :func:`monomial_exponents`, :func:`feature_rank`, :func:`exp_feature_maps` — the multinomial feature map;
+* :func:`fast_attention` — the polynomial method batched over heads (CPU or CUDA), with the cancellation
+  guard (:class:`CancellationError`, :class:`CancellationWarning`);
+* :func:`performer_features`, :func:`performer_attention` — positive random features (Choromanski et al.).
+
+Chapter 4 uses all of them; chapter 5 reuses :func:`exp_feature_maps`.
+"""
+from __future__ import annotations
+
+import functools
+import math
+import warnings
+from typing import Any
+
+import numpy as np
+import torch
+
+from ._checks import check_choice, check_float, check_int
+from .polynomial import KINDS, MAX_DEGREE, degree_for_error, exp_poly_coefficients, exp_poly_error
+
+__all__ = [
+    "default_device",
+    "CancellationError",
+    "CancellationWarning",
+    "MAX_FEATURE_BYTES",
+    "feature_rank",
+    "monomial_exponents",
+    "feature_coefficients",
+    "exp_feature_maps",
+    "logit_bound",
+    "reference_attention",
+    "sdpa_attention",
+    "fast_attention",
+    "performer_features",
+    "performer_attention",
+]
+
+#: Largest feature block (bytes) that :func:`exp_feature_maps` and :func:`fast_attention` will allocate.
+MAX_FEATURE_BYTES = 8 * 2**30
+
+
+class CancellationError(ArithmeticError):
+    """The approximate row sums of fast attention vanished or went negative: the polynomial is too poor."""
+
+
+class CancellationWarning(RuntimeWarning):
+    """Warning counterpart of :class:`CancellationError` (``on_cancel="warn"``)."""
+
+
+def default_device() -> str:
+    """``"cuda"`` if a GPU is visible, else ``"cpu"``."""
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def feature_rank(d: int, degree: int) -> int:
+    """Number of monomials of degree ``<= g`` in ``d`` variables, ``binom(d+g, g)``: the exact rank of the feature map.
+
+    Chapter 4. ([AS23] state the looser ``binom(2(g+d), 2g)``.)
+    """
+    d = check_int("d", d)
+    degree = check_int("degree", degree, low=0)
+    return math.comb(d + degree, degree)
+
+
+@functools.lru_cache(maxsize=64)
+def _layout(d: int, degree: int) -> tuple[np.ndarray, tuple[tuple[int, int, int, int, int], ...]]:
+    """Exponents of all monomials (graded order) and the recipe that builds them by slices.
+
+    Within degree ``j`` the monomials are grouped by their largest variable ``i``; the group for ``i`` is
+    (every degree ``j-1`` monomial in variables ``0..i``) times ``x_i``. Those ``j-1`` monomials are a
+    *prefix* of the previous block, of length ``binom(i+j-1, j-1)``, so each group is one contiguous
+    slice times one coordinate: no gathers.
+    """
+    exps = [np.zeros((1, d), dtype=np.int64)]
+    steps = []
+    offset_prev, offset = 0, 1
+    for j in range(1, degree + 1):
+        prev = exps[-1]
+        block = []
+        pos = offset
+        for i in range(d):
+            n = math.comb(i + j - 1, j - 1)
+            e = prev[:n].copy()
+            e[:, i] += 1
+            block.append(e)
+            steps.append((i, offset_prev, pos, n, j))
+            pos += n
+        exps.append(np.concatenate(block))
+        offset_prev, offset = offset, pos
+    out = np.concatenate(exps)
+    out.setflags(write=False)
+    return out, tuple(steps)
+
+
+def monomial_exponents(d: int, degree: int) -> np.ndarray:
+    """Exponent vectors ``alpha`` (rows, shape ``(binom(d+g, g), d)``) in the order used by the feature map.
+
+    Chapter 4. Rows are sorted by total degree ``|alpha|``; row 0 is the constant monomial.
+    """
+    d = check_int("d", d)
+    degree = check_int("degree", degree, low=0, high=MAX_DEGREE)
+    return _layout(d, degree)[0]
+
+
+def feature_coefficients(d: int, degree: int, coefficients: np.ndarray) -> np.ndarray:
+    """Weights ``c_alpha = a_{|alpha|} * binom(|alpha|; alpha)`` of the multinomial expansion.
+
+    Chapter 4. With them ``P(<x, y>) = sum_alpha c_alpha x^alpha y^alpha`` (multinomial theorem applied to
+    ``<x, y>^j``), eq. (eq-ch4-multinomial) of the chapter.
+    """
+    exps = monomial_exponents(d, degree)
+    a = np.asarray(coefficients, dtype=np.float64)
+    if a.shape != (degree + 1,):
+        raise ValueError(f"coefficients must have shape ({degree + 1},), got {a.shape}")
+    j = exps.sum(axis=1)
+    # multinomial j! / prod(alpha_i!) via log-gamma: exact enough (relative 1e-15) for degree <= 60
+    from scipy.special import gammaln
+    multinom = np.exp(gammaln(j + 1) - gammaln(exps + 1).sum(axis=1))
+    return a[j] * np.round(multinom)
+
+
+def _check_qk(Q: Any, K: Any, V: Any | None = None) -> None:
+    for name, X in (("Q", Q), ("K", K)) + ((("V", V),) if V is not None else ()):
+        if not isinstance(X, torch.Tensor):
+            raise TypeError(f"{name} must be a torch.Tensor, got {type(X).__name__}")
+        if X.ndim < 2:
+            raise ValueError(f"{name} must have shape (..., L, d), got {tuple(X.shape)}")
+        if not X.is_floating_point():
+            raise TypeError(f"{name} must be a floating-point tensor, got {X.dtype}")
+        # aminmax propagates NaN and shows +-inf, without the boolean temporary of isfinite(X).all()
+        if X.numel() and not all(map(math.isfinite, (float(v) for v in torch.aminmax(X)))):
+            raise ValueError(f"{name} must contain only finite numbers (found NaN or inf)")
+    if Q.shape[-1] != K.shape[-1]:
+        raise ValueError(f"Q and K must share the feature dimension d, got {tuple(Q.shape)} and {tuple(K.shape)}")
+    if Q.shape[:-2] != K.shape[:-2]:
+        raise ValueError(f"Q and K must share the batch/head axes, got {tuple(Q.shape)} and {tuple(K.shape)}")
+    if V is not None:
+        if V.shape[:-2] != K.shape[:-2] or V.shape[-2] != K.shape[-2]:
+            raise ValueError(f"V must have shape (..., L_k, d_v) matching K {tuple(K.shape)}, got {tuple(V.shape)}")
+
+
+def _scale(scale: float | None, d: int) -> float:
+    return 1.0 / d if scale is None else check_float("scale", scale, low=0.0, low_open=True)
+
+
+def logit_bound(Q: torch.Tensor, K: torch.Tensor, scale: float | None = None, *, tight: bool = False) -> float:
+    """A bound on ``|scale * <q, k>|`` over all query-key pairs. Chapter 4.
+
+    ``tight=False``: ``scale * d * max|Q| * max|K|`` (the entry bound; ``B^2`` for entries in ``[-B, B]`` and
+    ``scale = 1/d``). ``tight=True``: ``scale * max ||q|| * max ||k||`` (Cauchy–Schwarz, never larger).
+    """
+    _check_qk(Q, K)
+    return _logit_bound(Q, K, _scale(scale, Q.shape[-1]), tight)
+
+
+def _logit_bound(Q: torch.Tensor, K: torch.Tensor, s: float, tight: bool) -> float:
+    """:func:`logit_bound` without the input checks (callers have checked)."""
+    if tight:
+        return s * float(torch.linalg.vector_norm(Q, dim=-1).max()) * float(torch.linalg.vector_norm(K, dim=-1).max())
+    return s * Q.shape[-1] * float(Q.abs().max()) * float(K.abs().max())
+
+
+def _monomials_t(X: torch.Tensor, degree: int, buffer: torch.Tensor | None = None) -> torch.Tensor:
+    """All monomials of degree ``<= g`` of the rows of ``X`` (``(..., n, d)``), *transposed*: ``(..., r, n)``.
+
+    The transposed layout makes every step of :func:`_layout` one contiguous block of rows. ``buffer``
+    (``(..., r, n_max)``, ``n_max >= n``) is reused across blocks: fresh large allocations cost page faults.
+    """
+    d = X.shape[-1]
+    _, steps = _layout(d, degree)
+    r = math.comb(d + degree, degree)
+    Xt = X.transpose(-1, -2).contiguous()  # (..., d, n): contiguous rows make the products below vectorise
+    shape = X.shape[:-2] + (r, X.shape[-2])
+    if buffer is not None and buffer.shape[:-1] == shape[:-1] and buffer.shape[-1] >= shape[-1]:
+        out = buffer[..., :X.shape[-2]]
+    else:
+        out = torch.empty(shape, dtype=X.dtype, device=X.device)
+    out[..., 0, :] = 1.0
+    for i, src, dst, n, _j in steps:
+        torch.mul(out[..., src:src + n, :], Xt[..., i:i + 1, :], out=out[..., dst:dst + n, :])
+    return out
+
+
+def _top_steps(d: int, degree: int) -> tuple[int, tuple[tuple[int, int, int, int, int], ...]]:
+    """Rank of the degree ``g-1`` features and the recipe steps that build the degree-``g`` block."""
+    _, steps = _layout(d, degree)
+    return math.comb(d + degree - 1, degree - 1), tuple(st for st in steps if st[4] == degree)
+
+
+def _keys_times_values(X: torch.Tensor, V1: torch.Tensor, degree: int,
+                       buffer: torch.Tensor | None = None) -> torch.Tensor:
+    """``mono(X)^T V1`` (``(..., r, c)``) without materialising the top-degree monomials.
+
+    The degree-``g`` monomials with largest variable ``i`` are a prefix of the degree-``(g-1)`` block times
+    ``x_i``, so their rows of ``mono(X)^T V1`` equal ``prefix^T (x_i * V1)``: ``d`` small products replace
+    writing the largest block of features (more than half of them).
+    """
+    if degree == 0:
+        return _monomials_t(X, 0) @ V1
+    r_low, top = _top_steps(X.shape[-1], degree)
+    P = _monomials_t(X, degree - 1, buffer)
+    parts = [P @ V1] + [P[..., src:src + n, :] @ (V1 * X[..., i:i + 1]) for i, src, _dst, n, _j in top]
+    return torch.cat(parts, dim=-2)
+
+
+def _queries_times_matrix(X: torch.Tensor, Mt: torch.Tensor, degree: int,
+                          buffer: torch.Tensor | None = None) -> torch.Tensor:
+    """``mono(X) M`` for ``Mt = M^T`` (``(..., c, r)``), again without the top-degree monomials."""
+    if degree == 0:
+        return (Mt @ _monomials_t(X, 0)).transpose(-1, -2)
+    r_low, top = _top_steps(X.shape[-1], degree)
+    P = _monomials_t(X, degree - 1, buffer)
+    out = Mt[..., :r_low] @ P
+    Xt = X.transpose(-1, -2).contiguous()
+    for i, src, dst, n, _j in top:
+        out.addcmul_(Mt[..., dst:dst + n] @ P[..., src:src + n, :], Xt[..., i:i + 1, :])
+    return out.transpose(-1, -2)
+
+
+def _check_memory(what: str, n_elements: int, itemsize: int) -> None:
+    need = n_elements * itemsize
+    if need > MAX_FEATURE_BYTES:
+        raise ValueError(f"{what} would need {need / 2**30:.1f} GiB (limit MAX_FEATURE_BYTES = "
+                         f"{MAX_FEATURE_BYTES / 2**30:.1f} GiB); lower the degree, d or L, or work in chunks")
+
+
+def exp_feature_maps(Q: torch.Tensor, K: torch.Tensor, degree: int, radius: float | None = None, *,
+                     scale: float | None = None, kind: str = "chebyshev") -> tuple[torch.Tensor, torch.Tensor]:
+    """The multinomial feature maps ``U1 = phi(Q)``, ``U2 = psi(K)`` with ``U1 U2^T = P(scale Q K^T)`` exactly.
+
+    Chapter 4 (the polynomial method), reused by chapter 5 (low-rank gradients).
+
+    ``P(s) = sum_j a_j s^j`` is the degree-``g`` approximation of ``exp`` on ``[-radius, radius]``
+    (:func:`dit_lib.polynomial.exp_poly_coefficients`). With ``x = sqrt(scale) q``, ``y = sqrt(scale) k`` and
+    ``c_alpha = a_{|alpha|} binom(|alpha|; alpha)``::
+
+        phi(q)_alpha = sqrt(|c_alpha|) x^alpha,   psi(k)_alpha = sign(c_alpha) sqrt(|c_alpha|) y^alpha,
+
+    so ``<phi(q), psi(k)> = sum_j a_j (scale <q, k>)^j`` (multinomial theorem, eq. (eq-ch4-multinomial)).
+
+    Parameters
+    ----------
+    Q, K : torch.Tensor
+        Shapes ``(..., L_q, d)`` and ``(..., L_k, d)`` with the same leading (batch, head) axes.
+    degree : int
+        Polynomial degree ``g`` in ``[0, 60]``.
+    radius : float, optional
+        Interval half-width ``R`` of the approximation. Default: ``scale * d * max|Q| * max|K|`` rounded up
+        (a bound on ``|scale <q, k>|``; ``B^2`` for entries bounded by ``B`` and ``scale = 1/d``).
+    scale : float, optional
+        Logit scale, default ``1/d`` (the book's convention, [AS23]).
+    kind : {"chebyshev", "taylor"}
+
+    Returns
+    -------
+    (U1, U2) : tuple of torch.Tensor
+        Shapes ``(..., L_q, r)`` and ``(..., L_k, r)``, ``r = binom(d+g, g)``, dtype and device of ``Q``.
+
+    Raises
+    ------
+    ValueError
+        Mismatched shapes, non-finite entries, ``radius <= 0``, a bad degree, or features that would not fit
+        in memory (the message says how much they would need).
+    """
+    _check_qk(Q, K)
+    degree = check_int("degree", degree, low=0, high=MAX_DEGREE)
+    check_choice("kind", kind, KINDS)
+    d = Q.shape[-1]
+    s = _scale(scale, d)
+    if radius is None:
+        # Round up conservatively so that the largest logit lies inside the interval despite rounding.
+        radius = max(_logit_bound(Q, K, s, False) * (1 + 1e-6), 1e-12)
+    radius = check_float("radius", radius, low=0.0, low_open=True)
+    r = feature_rank(d, degree)
+    _check_memory(f"features of rank r = binom({d}+{degree}, {degree}) = {r} for L = {max(Q.shape[-2], K.shape[-2])}",
+                  r * (Q.numel() + K.numel()) // d, Q.element_size())
+    c = feature_coefficients(d, degree, exp_poly_coefficients(radius, degree, kind))
+    w = torch.as_tensor(np.sqrt(np.abs(c)), dtype=Q.dtype, device=Q.device)
+    sign = torch.as_tensor(np.sign(c), dtype=Q.dtype, device=Q.device)
+    root = math.sqrt(s)
+    U1 = (_monomials_t(Q * root, degree) * w[:, None]).transpose(-1, -2).contiguous()
+    U2 = (_monomials_t(K.to(Q.dtype) * root, degree) * (w * sign)[:, None]).transpose(-1, -2).contiguous()
+    return U1, U2
+
+
+def reference_attention(Q: torch.Tensor, K: torch.Tensor, V: torch.Tensor, *, scale: float | None = None,
+                        rows: torch.Tensor | None = None, chunk: int = 256) -> torch.Tensor:
+    """Exact attention ``softmax(scale Q K^T) V`` in float64 (the yardstick for every error in chapter 4).
+
+    Parameters
+    ----------
+    Q, K, V : torch.Tensor
+        ``(..., L_q, d)``, ``(..., L_k, d)``, ``(..., L_k, d_v)``.
+    scale : float, optional
+        Default ``1/d``.
+    rows : torch.Tensor, optional
+        Indices of the query rows to compute (all by default).
+    chunk : int
+        Query rows per block; memory is ``O(chunk * L_k)``.
+
+    Returns
+    -------
+    torch.Tensor
+        float64, shape ``(..., len(rows), d_v)``.
+    """
+    _check_qk(Q, K, V)
+    s = _scale(scale, Q.shape[-1])
+    chunk = check_int("chunk", chunk)
+    Qd = Q.double() if rows is None else Q.double().index_select(-2, rows.to(Q.device))
+    Kd, Vd = K.double(), V.double()
+    outs = [torch.softmax(s * Qd[..., i:i + chunk, :] @ Kd.transpose(-1, -2), dim=-1) @ Vd
+            for i in range(0, Qd.shape[-2], chunk)]
+    return torch.cat(outs, dim=-2) if outs else Qd.new_zeros(Qd.shape[:-1] + (V.shape[-1],))
+
+
+def sdpa_attention(Q: torch.Tensor, K: torch.Tensor, V: torch.Tensor, *, scale: float | None = None) -> torch.Tensor:
+    """Exact attention by :func:`torch.nn.functional.scaled_dot_product_attention` (the timed baseline). Chapter 4.
+
+    Leading axes are flattened into heads so that on CPU torch dispatches to its fused flash-attention kernel
+    (memory ``O(L)``, time ``O(L^2 d)``).
+    """
+    _check_qk(Q, K, V)
+    s = _scale(scale, Q.shape[-1])
+    lead = Q.shape[:-2]
+    # torch's CPU flash kernel needs 4-D (batch, heads, L, d) inputs; 2-D/3-D ones fall back to the math path,
+    # which forms the L x L matrix (4 GiB at L = 32768): flatten the leading axes into heads.
+    q, k, v = (X.reshape((1, -1) + X.shape[-2:]) for X in (Q, K, V))
+    out = torch.nn.functional.scaled_dot_product_attention(q, k, v, scale=s)
+    return out.reshape(lead + out.shape[-2:])
+
+
+def _chunk_rows(chunk: int | None, r: int, itemsize: int) -> int:
+    if chunk is not None:
+        return check_int("chunk", chunk)
+    # ~64 MiB of features per block: large enough for BLAS, small enough for cache and memory.
+    return max(256, (64 * 2**20) // max(1, r * itemsize))
+
+
+def fast_attention(Q: torch.Tensor, K: torch.Tensor, V: torch.Tensor, degree: int, radius: float | None = None, *,
+                   scale: float | None = None, kind: str = "chebyshev", chunk: int | None = None,
+                   max_rel_error: float = 0.5, on_cancel: str = "raise",
+                   return_info: bool = False) -> torch.Tensor | tuple[torch.Tensor, dict]:
+    """Almost-linear attention by the polynomial method (Prop 4.2, algorithm of [AS23]). Chapter 4.
+
+    Computes ``(U1 (U2^T [V, 1]))`` and divides by the last column, with ``U1, U2`` the features of
+    :func:`exp_feature_maps`, batched over all leading axes (heads) and in blocks of ``chunk`` rows, on the
+    device and in the dtype of ``Q``. The coefficients ``c_alpha`` are folded into the small ``r x (d_v+1)``
+    matrix ``U2^T [V, 1]``, so the ``L x r`` blocks are plain monomials; time ``O(L r (d + d_v))``.
+
+    **Cancellation guard.** The relative error ``eps`` of ``P`` is measured on ``[-b, b]`` with ``b`` the
+    Cauchy–Schwarz bound on the logits (:func:`logit_bound`); when ``eps < 1`` every output entry is within
+    ``2 eps ||V||_inf / (1 - eps)`` of exact attention (``info["error_bound"]``). If ``eps >= max_rel_error``
+    or some approximate row sum is ``<= 0``, the output cannot be trusted: ``on_cancel="raise"`` raises
+    :class:`CancellationError`, ``"warn"`` issues a :class:`CancellationWarning` (rows whose sum is ``<= 0``
+    become NaN). Either message gives the measured bound and the degree that would be needed.
+
+    Parameters
+    ----------
+    Q, K, V : torch.Tensor
+        ``(..., L_q, d)``, ``(..., L_k, d)``, ``(..., L_k, d_v)``.
+    degree : int
+        Polynomial degree ``g``.
+    radius : float, optional
+        Approximation interval; default as in :func:`exp_feature_maps`.
+    scale : float, optional
+        Logit scale, default ``1/d``.
+    kind : {"chebyshev", "taylor"}
+    chunk : int, optional
+        Rows per block (default: about 64 MiB of features per block).
+    max_rel_error : float
+        Guard threshold on ``eps``, in ``(0, 1]``.
+    on_cancel : {"raise", "warn"}
+    return_info : bool
+        Also return a dict with ``degree, rank, radius, logit_bound, rel_error, error_bound, min_row_sum``.
+
+    Returns
+    -------
+    torch.Tensor or (torch.Tensor, dict)
+        Shape ``(..., L_q, d_v)``.
+    """
+    _check_qk(Q, K, V)
+    degree = check_int("degree", degree, low=0, high=MAX_DEGREE)
+    check_choice("kind", kind, KINDS)
+    check_choice("on_cancel", on_cancel, ("raise", "warn"))
+    max_rel_error = check_float("max_rel_error", max_rel_error, low=0.0, high=1.0, low_open=True)
+    d = Q.shape[-1]
+    s = _scale(scale, d)
+    if radius is None:
+        radius = max(_logit_bound(Q, K, s, False) * (1 + 1e-6), 1e-12)
+    radius = check_float("radius", radius, low=0.0, low_open=True)
+    r = feature_rank(d, degree)
+    batch = int(np.prod(Q.shape[:-2], dtype=np.int64))
+    rows = _chunk_rows(chunk, r * batch, Q.element_size())
+    _check_memory(f"a block of {rows} rows x rank {r} x {batch} heads", rows * r * batch, Q.element_size())
+    c = torch.as_tensor(feature_coefficients(d, degree, exp_poly_coefficients(radius, degree, kind)),
+                        dtype=torch.float64, device=Q.device)
+    root = math.sqrt(s)
+    dt = Q.dtype
+    V1 = torch.cat([V.to(dt), V.new_ones(V.shape[:-1] + (1,), dtype=dt)], dim=-1)
+    # M = U2^T [V, 1], accumulated over key blocks in float64 (it is only r x (d_v + 1)).
+    M = torch.zeros(Q.shape[:-2] + (r, V1.shape[-1]), dtype=torch.float64, device=Q.device)
+    r_low = math.comb(d + degree - 1, degree - 1) if degree else 1
+    buf = torch.empty(Q.shape[:-2] + (r_low, min(rows, max(Q.shape[-2], K.shape[-2]))), dtype=dt, device=Q.device)
+    for i in range(0, K.shape[-2], rows):
+        M += _keys_times_values(K[..., i:i + rows, :].to(dt) * root, V1[..., i:i + rows, :], degree, buf).double()
+    Mt = (M * c[:, None]).to(dt).transpose(-1, -2).contiguous()
+    out = torch.cat([_queries_times_matrix(Q[..., i:i + rows, :] * root, Mt, degree, buf)
+                     for i in range(0, Q.shape[-2], rows)], dim=-2)
+    num, den = out[..., :-1], out[..., -1:]
+
+    bound = _logit_bound(Q, K, s, True) * (1 + 1e-6)  # float32 norms: round up
+    eps = exp_poly_error(radius, degree, kind, bound=max(bound, 1e-12))
+    min_den = float(den.min())
+    info = {"degree": degree, "rank": r, "radius": radius, "logit_bound": bound, "rel_error": eps,
+            "error_bound": 2 * eps * float(V.abs().max()) / (1 - eps) if eps < 1 else math.inf,
+            "min_row_sum": min_den, "kind": kind}
+    if eps >= max_rel_error or min_den <= 0:
+        try:
+            need = f"degree {degree_for_error(bound, 0.1 * max_rel_error, kind)}"
+        except ValueError:
+            need = f"no {kind} degree <= {MAX_DEGREE}"
+        msg = (f"fast attention cancels: logits reach |scale <q,k>| <= {bound:.3g}, where the degree-{degree} {kind} "
+               f"polynomial (built on [-{radius:.3g}, {radius:.3g}]) has relative error {eps:.3g} "
+               f"(guard {max_rel_error:g}); smallest approximate row sum {min_den:.3g}. "
+               f"{need} would reach relative error {0.1 * max_rel_error:g}.")
+        if on_cancel == "raise":
+            raise CancellationError(msg)
+        warnings.warn(msg, CancellationWarning, stacklevel=2)
+        den = torch.where(den > 0, den, torch.full_like(den, math.nan))
+    result = num / den
+    return (result, info) if return_info else result
+
+
+def _random_projection(d: int, m: int, orthogonal: bool, generator: torch.Generator) -> torch.Tensor:
+    """``m x d`` Gaussian rows; with ``orthogonal=True`` blocks of ``d`` orthogonal rows with chi(d) norms."""
+    if not orthogonal:
+        return torch.randn(m, d, generator=generator, dtype=torch.float64)
+    blocks = []
+    for _ in range(-(-m // d)):
+        G = torch.randn(d, d, generator=generator, dtype=torch.float64)
+        Qm, R = torch.linalg.qr(G)
+        # sign fix: without it the QR factor of a Gaussian matrix is not Haar-distributed (biased kernel)
+        blocks.append((Qm * torch.sign(torch.diagonal(R))).T)
+    W = torch.cat(blocks)[:m]
+    norms = torch.randn(m, d, generator=generator, dtype=torch.float64).norm(dim=1)
+    return W * norms[:, None]
+
+
+def performer_features(Q: torch.Tensor, K: torch.Tensor, num_features: int, *, scale: float | None = None,
+                       orthogonal: bool = True, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Positive random features (FAVOR+, Choromanski et al. 2021): ``E[phi(q)^T phi(k)] ∝ exp(scale <q, k>)``.
+
+    Chapter 4 (the comparison at equal feature count). ``phi(x) = exp(w_i^T x - |x|^2 / 2) / sqrt(m)``
+    with ``x = sqrt(scale) q`` and ``w_i ~ N(0, I)`` (orthogonal blocks by default). Query features are
+    divided by a per-row constant and key features by one global constant (both cancel after
+    normalisation) to avoid overflow.
+
+    Returns
+    -------
+    (Phi_Q, Phi_K) : shapes ``(..., L_q, m)``, ``(..., L_k, m)``, positive, dtype/device of ``Q``.
+    """
+    _check_qk(Q, K)
+    m = check_int("num_features", num_features)
+    seed = check_int("seed", seed, low=0)
+    d = Q.shape[-1]
+    s = _scale(scale, d)
+    _check_memory(f"{m} random features", m * (Q.numel() + K.numel()) // d, Q.element_size())
+    g = torch.Generator().manual_seed(seed)
+    W = _random_projection(d, m, orthogonal, g).to(device=Q.device, dtype=Q.dtype)
+    root = math.sqrt(s)
+
+    def logits(X: torch.Tensor) -> torch.Tensor:
+        X = X.to(Q.dtype) * root
+        return X @ W.T - 0.5 * (X * X).sum(-1, keepdim=True)
+
+    lq, lk = logits(Q), logits(K)
+    phi_q = torch.exp(lq - lq.amax(dim=-1, keepdim=True))
+    phi_k = torch.exp(lk - lk.amax(dim=(-1, -2), keepdim=True))
+    return phi_q / math.sqrt(m), phi_k / math.sqrt(m)
+
+
+def performer_attention(Q: torch.Tensor, K: torch.Tensor, V: torch.Tensor, num_features: int, *,
+                        scale: float | None = None, orthogonal: bool = True, seed: int = 0) -> torch.Tensor:
+    """Attention with Performer's positive random features, ``(Phi_Q (Phi_K^T V)) / (Phi_Q (Phi_K^T 1))``. Chapter 4."""
+    _check_qk(Q, K, V)
+    pq, pk = performer_features(Q, K, num_features, scale=scale, orthogonal=orthogonal, seed=seed)
+    V1 = torch.cat([V.to(Q.dtype), V.new_ones(V.shape[:-1] + (1,), dtype=Q.dtype)], dim=-1)
+    out = pq @ (pk.transpose(-1, -2) @ V1)
+    return out[..., :-1] / out[..., -1:]

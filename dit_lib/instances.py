@@ -1,0 +1,134 @@
+"""Attention instances with a given entry bound ``B``: the inputs of problem ADiTI (chapter 4).
+
+* :func:`uniform_instance` — ``Q, K`` uniform in ``[-B, B]``, ``V`` uniform in ``[-1, 1]`` (the benchmark's
+  instances; the entry bound is the only structure they have);
+* :func:`planted_pair_instance` — the hardness picture behind Prop 4.1: keys and one query are sign vectors
+  ``B * {-1, +1}^d``; one *planted* key is Hamming-close to the query, every other key is random (Hamming
+  distance about ``d/2``). Its attention weight against all the others grows like ``exp(B^2 (1 - 2h/d))``
+  relative to theirs, so once ``B^2`` is of order ``log L`` the planted key dominates the output, and an
+  accurate attention output reveals which key is close: an algorithm for attention solves nearest neighbour.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ._checks import check_float, check_int
+
+__all__ = ["AttentionInstance", "uniform_instance", "PlantedPair", "planted_pair_instance", "planted_weight_share"]
+
+
+def _device(device: str | None) -> str:
+    return ("cuda" if torch.cuda.is_available() else "cpu") if device is None else str(device)
+
+
+@dataclass(frozen=True)
+class AttentionInstance:
+    """Queries, keys and values (shapes ``(..., L, d)``, ``(..., L, d)``, ``(..., L, d_v)``) and their bound ``B``."""
+
+    Q: torch.Tensor
+    K: torch.Tensor
+    V: torch.Tensor
+    B: float
+
+
+def uniform_instance(L: int, d: int, B: float, *, d_v: int | None = None, heads: int | None = None, seed: int = 0,
+                     dtype: torch.dtype = torch.float32, device: str | None = None) -> AttentionInstance:
+    """Entries of ``Q, K`` i.i.d. uniform in ``[-B, B]``, of ``V`` uniform in ``[-1, 1]``. Chapter 4 and its benchmark.
+
+    Parameters
+    ----------
+    L, d : int
+        Sequence length and token dimension.
+    B : float
+        Entry bound, ``> 0``.
+    d_v : int, optional
+        Value dimension (default ``d``).
+    heads : int, optional
+        If given, a leading axis of that many heads.
+    seed : int
+        Seed of a private :class:`torch.Generator` (CPU; tensors are then moved to ``device``), so results do not
+        depend on the device.
+    dtype, device :
+        Default float32 on ``"cuda"`` if available else ``"cpu"``.
+    """
+    L = check_int("L", L)
+    d = check_int("d", d)
+    B = check_float("B", B, low=0.0, low_open=True)
+    d_v = d if d_v is None else check_int("d_v", d_v)
+    lead = () if heads is None else (check_int("heads", heads),)
+    seed = check_int("seed", seed, low=0)
+    g = torch.Generator().manual_seed(seed)
+
+    def u(*shape: int) -> torch.Tensor:
+        return torch.rand(*shape, generator=g, dtype=torch.float64) * 2 - 1
+
+    dev = _device(device)
+    Q, K, V = (B * u(*lead, L, d), B * u(*lead, L, d), u(*lead, L, d_v))
+    return AttentionInstance(*(X.to(device=dev, dtype=dtype) for X in (Q, K, V)), B)
+
+
+@dataclass(frozen=True)
+class PlantedPair:
+    """A planted-pair instance: query ``q`` (shape ``(d,)``), keys ``K`` (``(L, d)``), the planted key's index and
+    its Hamming distance to ``q``, and the distances of all keys."""
+
+    q: torch.Tensor
+    K: torch.Tensor
+    planted: int
+    distance: int
+    distances: np.ndarray
+    B: float
+
+
+def planted_pair_instance(L: int, d: int, B: float, *, distance: int | None = None, seed: int = 0,
+                          dtype: torch.dtype = torch.float64, device: str | None = None) -> PlantedPair:
+    """A query and ``L`` sign-vector keys, one of them planted at Hamming distance ``distance`` from the query.
+
+    Chapter 4 (why it is hard beyond the threshold). All entries are ``+-B``, so the entry bound is exactly
+    ``B`` and, with the ``1/d`` normalisation, the logit of a key at Hamming distance ``h`` is
+    ``B^2 (1 - 2h/d)`` (eq. (eq-ch4-hamming-logit)).
+
+    Parameters
+    ----------
+    L, d : int
+        Number of keys (``>= 2``) and dimension.
+    B : float
+        Entry bound ``> 0``.
+    distance : int, optional
+        Hamming distance of the planted key, in ``[0, d)``; default ``d // 8`` (close, against ``d/2`` for a
+        random key).
+    seed : int
+        Seed (keys, query and the planted position).
+    """
+    L = check_int("L", L, low=2)
+    d = check_int("d", d)
+    B = check_float("B", B, low=0.0, low_open=True)
+    distance = d // 8 if distance is None else check_int("distance", distance, low=0, high=d - 1)
+    seed = check_int("seed", seed, low=0)
+    rng = np.random.default_rng(seed)
+    signs = rng.choice([-1.0, 1.0], size=(L, d))
+    q = rng.choice([-1.0, 1.0], size=d)
+    planted = int(rng.integers(L))
+    key = q.copy()
+    flip = rng.choice(d, size=distance, replace=False)
+    key[flip] *= -1
+    signs[planted] = key
+    distances = (signs != q).sum(axis=1)
+    dev = _device(device)
+    return PlantedPair(torch.as_tensor(B * q, dtype=dtype, device=dev), torch.as_tensor(B * signs, dtype=dtype, device=dev),
+                       planted, int(distances[planted]), distances, B)
+
+
+def planted_weight_share(instance: PlantedPair, *, scale: float | None = None) -> float:
+    """Attention weight of the planted key, ``softmax(scale K q)[planted]``, computed exactly (float64). Chapter 4.
+
+    Near 0 when ``B^2`` is small against ``log L`` (the far keys outnumber it); near 1 once
+    ``B^2 (1 - 2h/d) - B^2 (1 - 2 h_far/d) >> log L``.
+    """
+    d = instance.q.numel()
+    s = 1.0 / d if scale is None else check_float("scale", scale, low=0.0, low_open=True)
+    logits = s * (instance.K.double() @ instance.q.double())
+    return float(torch.softmax(logits, dim=0)[instance.planted])
