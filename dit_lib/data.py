@@ -130,7 +130,11 @@ class GaussianMixture:
         rng = np.random.default_rng(seed)
         comp = rng.choice(self.n_components, size=n, p=self.weights)
         z = rng.standard_normal((n, self.dim))
-        return self.means[comp] + np.einsum("nij,nj->ni", self._chol[comp], z)
+        out = self.means[comp].copy()
+        for k in range(self.n_components):  # one matrix product per component, never an (n, dim, dim) array
+            rows = comp == k
+            out[rows] += z[rows] @ self._chol[k].T
+        return out
 
     def second_moment(self) -> np.ndarray:
         """``E[h h^T]``; its smallest eigenvalue is the ``c_0`` of Corollary 3.2.1."""
