@@ -71,6 +71,8 @@ def _setup_assets(app) -> None:
     dest.mkdir(exist_ok=True)
     _plotly_js(dest)
     app.add_js_file("plotly/plotly.min.js")
+    shutil.copyfile(Path(__file__).with_name("dit_book.css"), dest / "dit_book.css")  # the book's own styles
+    app.add_css_file("dit_book.css")
     reason = _mathjax(dest)
     if reason is None:
         app.config.mathjax_path = f"mathjax/{MATHJAX_ENTRY}"
