@@ -243,6 +243,20 @@ def _check_memory(what: str, n_elements: int, itemsize: int) -> None:
                          f"{MAX_FEATURE_BYTES / 2**30:.1f} GiB); lower the degree, d or L, or work in chunks")
 
 
+def _poly_setup(Q: torch.Tensor, K: torch.Tensor, degree: int, radius: float | None, scale: float | None,
+                kind: str) -> tuple[int, float, int, float, int]:
+    """Validated ``(d, scale, degree, radius, rank)`` shared by the feature maps and fast attention."""
+    degree = check_int("degree", degree, low=0, high=MAX_DEGREE)
+    check_choice("kind", kind, KINDS)
+    d = Q.shape[-1]
+    s = _scale(scale, d)
+    if radius is None:
+        # Round up conservatively so that the largest logit lies inside the interval despite rounding.
+        radius = max(_logit_bound(Q, K, s, False) * (1 + 1e-6), 1e-12)
+    radius = check_float("radius", radius, low=0.0, low_open=True)
+    return d, s, degree, radius, feature_rank(d, degree)
+
+
 def exp_feature_maps(Q: torch.Tensor, K: torch.Tensor, degree: int, radius: float | None = None, *,
                      scale: float | None = None, kind: str = "chebyshev") -> tuple[torch.Tensor, torch.Tensor]:
     """The multinomial feature maps ``U1 = phi(Q)``, ``U2 = psi(K)`` with ``U1 U2^T = P(scale Q K^T)`` exactly.
@@ -282,15 +296,7 @@ def exp_feature_maps(Q: torch.Tensor, K: torch.Tensor, degree: int, radius: floa
         in memory (the message says how much they would need).
     """
     _check_qk(Q, K)
-    degree = check_int("degree", degree, low=0, high=MAX_DEGREE)
-    check_choice("kind", kind, KINDS)
-    d = Q.shape[-1]
-    s = _scale(scale, d)
-    if radius is None:
-        # Round up conservatively so that the largest logit lies inside the interval despite rounding.
-        radius = max(_logit_bound(Q, K, s, False) * (1 + 1e-6), 1e-12)
-    radius = check_float("radius", radius, low=0.0, low_open=True)
-    r = feature_rank(d, degree)
+    d, s, degree, radius, r = _poly_setup(Q, K, degree, radius, scale, kind)
     _check_memory(f"features of rank r = binom({d}+{degree}, {degree}) = {r} for L = {max(Q.shape[-2], K.shape[-2])}",
                   r * (Q.numel() + K.numel()) // d, Q.element_size())
     c = feature_coefficients(d, degree, exp_poly_coefficients(radius, degree, kind))
@@ -398,16 +404,9 @@ def fast_attention(Q: torch.Tensor, K: torch.Tensor, V: torch.Tensor, degree: in
         Shape ``(..., L_q, d_v)``.
     """
     _check_qk(Q, K, V)
-    degree = check_int("degree", degree, low=0, high=MAX_DEGREE)
-    check_choice("kind", kind, KINDS)
     check_choice("on_cancel", on_cancel, ("raise", "warn"))
     max_rel_error = check_float("max_rel_error", max_rel_error, low=0.0, high=1.0, low_open=True)
-    d = Q.shape[-1]
-    s = _scale(scale, d)
-    if radius is None:
-        radius = max(_logit_bound(Q, K, s, False) * (1 + 1e-6), 1e-12)
-    radius = check_float("radius", radius, low=0.0, low_open=True)
-    r = feature_rank(d, degree)
+    d, s, degree, radius, r = _poly_setup(Q, K, degree, radius, scale, kind)
     batch = int(np.prod(Q.shape[:-2], dtype=np.int64))
     rows = _chunk_rows(chunk, r * batch, Q.element_size())
     _check_memory(f"a block of {rows} rows x rank {r} x {batch} heads", rows * r * batch, Q.element_size())

@@ -112,17 +112,10 @@ def train_score_model(
     ValueError
         For a bad shape, ``d0`` or ``patch``, non-positive sizes, ``T0`` outside ``(0, T)`` or an unknown option.
     """
+    # Training options are validated by fit_score_model; here only what building the network needs.
     x0 = check_array("x0", x0, ndim=2)
     n, D = x0.shape
     d0 = check_int("d0", d0, high=D)
-    steps = check_int("steps", steps)
-    batch_size = check_int("batch_size", batch_size)
-    lr = check_float("lr", lr, low=0.0, low_open=True)
-    T = check_float("T", T, low=0.0, low_open=True)
-    T0 = check_float("T0", T0, low=0.0, high=T, low_open=True, high_open=True)
-    check_choice("weighting", weighting, WEIGHTINGS)
-    check_choice("time_sampling", time_sampling, TIME_SAMPLINGS)
-    log_every = check_int("log_every", log_every)
     seed = check_int("seed", seed, low=0)
     if isinstance(basis_init, str):
         check_choice("basis_init", basis_init, ("random", "pca"))
