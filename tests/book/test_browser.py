@@ -81,18 +81,21 @@ def test_figures_drawn_and_sliders_change_data(open_page, name):
     assert sliders, f"{name}: no figure with sliders"
     for idx in sliders:
         gd = f"document.querySelectorAll('.plotly-graph-div')[{idx}]"
-        page.evaluate(f"() => {gd}.scrollIntoView({{block: 'center'}})")
-        before = page.evaluate(f"() => JSON.stringify({gd}.data)")
-        state = page.evaluate(f"() => {gd}.getAttribute('data-explorer-state')")
-        # click the far end of the first slider's rail (the step opposite to the active one)
-        active, n_steps = page.evaluate(f"() => [{gd}._fullLayout.sliders[0].active, {gd}.layout.sliders[0].steps.length]")
-        if n_steps < 2:
-            continue
-        rail = page.locator(f".plotly-graph-div >> nth={idx}").locator(".slider-rail-touch-rect").first
-        box = rail.bounding_box()
-        frac = 0.02 if active == n_steps - 1 else 0.98
-        page.mouse.click(box["x"] + frac * box["width"], box["y"] + box["height"] / 2)
-        page.wait_for_function(f"() => JSON.stringify({gd}.data) !== {json.dumps(before)}", timeout=10000)
-        assert page.evaluate(f"() => {gd}.getAttribute('data-explorer-state')") != state
+        n_sliders = page.evaluate(f"() => {gd}.layout.sliders.length")
+        for k in range(n_sliders):  # every slider of every explorer must change the plotted data
+            page.evaluate(f"() => {gd}.scrollIntoView({{block: 'center'}})")
+            before = page.evaluate(f"() => JSON.stringify([{gd}.data, {gd}.layout.title])")
+            active, n_steps = page.evaluate(
+                f"() => [{gd}._fullLayout.sliders[{k}].active, {gd}.layout.sliders[{k}].steps.length]")
+            if n_steps < 2:
+                continue
+            rail = page.locator(f".plotly-graph-div >> nth={idx}").locator(".slider-rail-touch-rect").nth(k)
+            box = rail.bounding_box()
+            frac = 0.02 if active == n_steps - 1 else 0.98  # the step opposite to the active one
+            page.mouse.click(box["x"] + frac * box["width"], box["y"] + box["height"] / 2)
+            page.wait_for_function(f"() => JSON.stringify([{gd}.data, {gd}.layout.title]) !== {json.dumps(before)}",
+                                   timeout=10000)
+            assert page.evaluate(f"() => {gd}._fullLayout.sliders[{k}].active") != active, \
+                f"{name}: figure {idx}, slider {k} did not move"
         assert page.evaluate(f"() => {gd}.querySelector('.main-svg') !== null")
     assert not page.errors, f"{name}: JavaScript errors: {page.errors}"
