@@ -15,9 +15,10 @@ function ``call(value)`` that calls the target with that one argument set to ``v
 ``LatentDiT``, ``F.prob`` a ``GradientProblem``, ``F.Q/F.K/F.V`` attention tensors, ...):
 
 * ``bad(arg, call, v1, v2, ...)``       -- each value must be refused;
-* ``ints(arg, call, low=1, high=None)`` -- str, bool, float, NaN, None and the values just outside ``[low, high]``;
-* ``floats(arg, call, low=None, high=None, low_open=False, high_open=False)`` -- str, bool, None, NaN, +-inf and the
-  values just outside the interval;
+* ``ints(arg, call, low=1, high=None, none_ok=False)`` -- str, bool, float, NaN, None (unless ``none_ok``) and the
+  values just outside ``[low, high]``;
+* ``floats(arg, call, low=None, high=None, low_open=False, high_open=False, none_ok=False)`` -- str, bool, NaN, +-inf,
+  None (unless ``none_ok``) and the values just outside the interval;
 * ``seeds(call)``                       -- ``seed`` = -1, 2**64, 1.5, "0", True;
 * ``arrays(arg, call, good)`` / ``tensors(arg, call, good)`` -- a string, None, ``good`` with NaN, with inf, with an
   extra leading axis (tensors also: an integer tensor);
@@ -58,7 +59,8 @@ import pytest
 import torch
 
 import dit_lib
-from dit_lib import attention, data, diffusion, patches
+from dit_lib import attention, benchreport, complexity, data, diffusion, efficient, experiments, figures, gradients, \
+    instances, metrics, network, patches, polynomial, sampling, scores, training, widgets
 
 CASE_SECONDS = 5.0
 HUGE_SECONDS = 20.0
@@ -100,8 +102,8 @@ def huge(arg, call, *values):
     return _Spec(arg, call, values, isolate=True)
 
 
-def ints(arg, call, low=1, high=None):
-    values = ["2", True, 2.5, NAN, None]
+def ints(arg, call, low=1, high=None, none_ok=False):
+    values = ["2", True, 2.5, NAN] + ([] if none_ok else [None])
     if low is not None:
         values.append(low - 1)
     if high is not None:
@@ -109,8 +111,8 @@ def ints(arg, call, low=1, high=None):
     return _Spec(arg, call, tuple(values))
 
 
-def floats(arg, call, low=None, high=None, low_open=False, high_open=False):
-    values = ["1.0", True, None, NAN, INF, -INF]
+def floats(arg, call, low=None, high=None, low_open=False, high_open=False, none_ok=False):
+    values = ["1.0", True, NAN, INF, -INF] + ([] if none_ok else [None])
     if low is not None:
         values.append(low if low_open else low - 1.0)
     if high is not None:
@@ -162,15 +164,108 @@ class _Fixtures:
         return self.sd.latent
 
     @functools.cached_property
+    def mix1(self):
+        return data.default_mixture(1, 2, seed=0)
+
+    @functools.cached_property
     def x(self):
         return self.sd.sample(20, seed=1)
+
+    @functools.cached_property
+    def hbar(self):
+        return self.x @ self.sd.basis
 
     @functools.cached_property
     def h(self):
         return np.arange(16.0).reshape(1, 16) / 16
 
+    @functools.cached_property
+    def model(self):
+        torch.manual_seed(0)
+        return network.LatentDiT(8, 4, 1, blocks=1, basis=self.sd.basis, train_basis=False)
+
+    @functools.cached_property
+    def xt(self):
+        return torch.tensor(self.x[:5], dtype=torch.float32)
+
+    @functools.cached_property
+    def tt(self):
+        return torch.full((5,), 0.5)
+
+    @functools.cached_property
+    def Xtok(self):  # (n, d, L) tokens of the model
+        return torch.zeros(5, 1, 4)
+
+    @functools.cached_property
+    def Y(self):  # (n, L, d) tokens for the blocks
+        return torch.zeros(5, 4, 3)
+
+    @functools.cached_property
+    def inst(self):
+        return instances.uniform_instance(6, 3, 1.0, heads=2, dtype=torch.float64, seed=0)
+
+    @functools.cached_property
+    def Q(self):
+        return self.inst.Q
+
+    @functools.cached_property
+    def K(self):
+        return self.inst.K
+
+    @functools.cached_property
+    def V(self):
+        return self.inst.V
+
+    @functools.cached_property
+    def planted(self):
+        return instances.planted_pair_instance(8, 4, 1.0, seed=0)
+
+    @functools.cached_property
+    def mha(self):
+        return network.MultiHeadAttention(3, 2, 2)
+
+    @functools.cached_property
+    def block(self):
+        return network.DiTBlock(3, 2, 2, 8)
+
+    @functools.cached_property
+    def temb(self):
+        return network.TimeEmbedding(4)
+
+    @functools.cached_property
+    def enc(self):
+        return self.sd.basis
+
+    @functools.cached_property
+    def runs(self):
+        return [experiments.Run(n=n, D=8, seed=0, t_grid=np.array([0.1, 1.0]), errors=np.array([1.0, 0.5]),
+                                mean_sq_error=1.0 / n, subspace_error=0.1, seconds=1.0) for n in (10, 20)]
+
+    @functools.cached_property
+    def bench(self):
+        return benchreport.load_result("attention")
+
+    @functools.cached_property
+    def static(self):
+        import plotly.graph_objects as go
+        return widgets.explorer(lambda a: go.Figure(), {"a": [1, 2]}, mode="static")
+
+    @functools.cached_property
+    def fig(self):
+        import plotly.graph_objects as go
+        return go.Figure()
+
 
 F = _Fixtures()
+
+
+def _score(x, t):
+    return -np.asarray(x)
+
+
+def _fig(**kw):
+    import plotly.graph_objects as go
+    return go.Figure()
 
 
 # ------------------------------------------------------------------------------------------------------ the table
@@ -182,25 +277,634 @@ CASES: dict[str, list[_Spec]] = {
         seeds(lambda v: data.random_orthonormal_basis(4, 2, seed=v)),
         huge("D", lambda v: data.random_orthonormal_basis(v, v), 10**5),
     ],
+    "data.GaussianMixture": [
+        arrays("weights", lambda v: data.GaussianMixture(v, F.mix.means, F.mix.covs), F.mix.weights),
+        bad("weights", lambda v: data.GaussianMixture(v, F.mix.means, F.mix.covs), ["0.5", "0.5"], [0.7, 0.7], [1.5, -0.5]),
+        arrays("means", lambda v: data.GaussianMixture(F.mix.weights, v, F.mix.covs), F.mix.means),
+        arrays("covs", lambda v: data.GaussianMixture(F.mix.weights, F.mix.means, v), F.mix.covs),
+        bad("covs", lambda v: data.GaussianMixture(F.mix.weights, F.mix.means, v), -F.mix.covs, F.mix.covs[:, :1]),
+    ],
+    "data.GaussianMixture.sample": [
+        ints("n", lambda v: F.mix.sample(v)),
+        seeds(lambda v: F.mix.sample(3, seed=v)),
+        huge("n", lambda v: F.mix.sample(v), 10**12),
+    ],
+    "data.GaussianMixture.second_moment": [bad("self", lambda v: data.GaussianMixture.second_moment(v), None, 3)],
+    "data.GaussianMixture.log_density": [
+        arrays("h", lambda v: F.mix.log_density(v), F.hbar),
+        bad("h", lambda v: F.mix.log_density(v), F.hbar[:, :1]),
+    ],
+    "data.GaussianMixture.score": [
+        arrays("h", lambda v: F.mix.score(v), F.hbar),
+        bad("h", lambda v: F.mix.score(v), F.hbar[:, :1]),
+    ],
+    "data.GaussianMixture.diffused": [
+        floats("scale", lambda v: F.mix.diffused(v, 0.5), low=0.0),
+        floats("variance", lambda v: F.mix.diffused(0.5, v), low=0.0),
+    ],
+    "data.default_mixture": [
+        ints("d0", lambda v: data.default_mixture(v)),
+        ints("n_components", lambda v: data.default_mixture(2, v)),
+        floats("separation", lambda v: data.default_mixture(2, separation=v), low=0.0),
+        floats("spread", lambda v: data.default_mixture(2, spread=v), low=0.0, low_open=True),
+        seeds(lambda v: data.default_mixture(2, seed=v)),
+        huge("d0", lambda v: data.default_mixture(v), 10**6),
+        huge("n_components", lambda v: data.default_mixture(2, v), 10**10),
+    ],
+    "data.SubspaceData": [
+        arrays("basis", lambda v: data.SubspaceData(v, F.mix), F.sd.basis),
+        bad("basis", lambda v: data.SubspaceData(v, F.mix), 2 * F.sd.basis, F.sd.basis[:, :2]),
+        bad("latent", lambda v: data.SubspaceData(F.sd.basis, v), None, "mix", F.mix1),
+    ],
+    "data.SubspaceData.random": [
+        ints("D", lambda v: data.SubspaceData.random(v, 2)),
+        ints("d0", lambda v: data.SubspaceData.random(4, v), high=4),
+        ints("n_components", lambda v: data.SubspaceData.random(4, 2, v)),
+        seeds(lambda v: data.SubspaceData.random(4, 2, seed=v)),
+    ],
+    "data.SubspaceData.sample": [
+        ints("n", lambda v: F.sd.sample(v)),
+        seeds(lambda v: F.sd.sample(3, seed=v)),
+        floats("noise", lambda v: F.sd.sample(3, noise=v), low=0.0),
+        bad("return_latent", lambda v: F.sd.sample(3, return_latent=v), "yes", None, 2),
+        huge("n", lambda v: F.sd.sample(v), 10**12),
+    ],
+    "data.estimate_subspace": [
+        arrays("x", lambda v: data.estimate_subspace(v, 2), F.x),
+        ints("d0", lambda v: data.estimate_subspace(F.x, v), high=8),
+    ],
+    "data.subspace_angles": [
+        arrays("basis_a", lambda v: data.subspace_angles(v, F.sd.basis), F.sd.basis),
+        arrays("basis_b", lambda v: data.subspace_angles(F.sd.basis, v), F.sd.basis),
+        bad("basis_b", lambda v: data.subspace_angles(F.sd.basis, v), F.sd.basis[:4]),
+    ],
+    "data.projection_distance": [
+        arrays("basis_a", lambda v: data.projection_distance(v, F.sd.basis), F.sd.basis),
+        arrays("basis_b", lambda v: data.projection_distance(F.sd.basis, v), F.sd.basis),
+        bad("basis_b", lambda v: data.projection_distance(F.sd.basis, v), F.sd.basis[:4], 2 * F.sd.basis),
+    ],
     # ---- diffusion
-    "diffusion.beta": [floats("t", diffusion.beta, low=0.0, low_open=True)],
-    "diffusion.sigma": [floats("t", diffusion.sigma, low=0.0, low_open=True)],
+    "diffusion.beta": [floats("t", diffusion.beta, low=0.0, low_open=True), bad("t", diffusion.beta, [1.0, -1.0])],
+    "diffusion.sigma": [floats("t", diffusion.sigma, low=0.0, low_open=True), bad("t", diffusion.sigma, [1.0, NAN])],
+    "diffusion.forward_sample": [
+        arrays("x0", lambda v: diffusion.forward_sample(v, 0.5), F.x),
+        floats("t", lambda v: diffusion.forward_sample(F.x, v), low=0.0, low_open=True),
+        seeds(lambda v: diffusion.forward_sample(F.x, 0.5, seed=v)),
+    ],
     # ---- patches
+    "patches.PatchGeometry": [
+        ints("i", lambda v: patches.PatchGeometry(v, 1)),
+        ints("p", lambda v: patches.PatchGeometry(4, v)),
+        bad("p", lambda v: patches.PatchGeometry(4, v), 3, 5),
+    ],
     "patches.patch_geometry": [
         ints("d0", lambda v: patches.patch_geometry(v, 1)),
         ints("p", lambda v: patches.patch_geometry(16, v)),
+        bad("d0", lambda v: patches.patch_geometry(v, 1), 15),
+        bad("p", lambda v: patches.patch_geometry(16, v), 3),
         huge("d0", lambda v: patches.patch_geometry(v, 3), 10**18),
     ],
     "patches.patch_choices": [
         ints("d0", patches.patch_choices),
         huge("d0", patches.patch_choices, 10**18),
     ],
+    "patches.patchify": [
+        arrays("h", lambda v: patches.patchify(v, 2), F.h),
+        tensors("h", lambda v: patches.patchify(v, 2), torch.tensor(F.h)),
+        bad("h", lambda v: patches.patchify(v, 2), np.zeros((1, 15))),
+        ints("p", lambda v: patches.patchify(F.h, v)),
+    ],
+    "patches.unpatchify": [
+        arrays("X", lambda v: patches.unpatchify(v), patches.patchify(F.h, 2)),
+        tensors("X", lambda v: patches.unpatchify(v), patches.patchify(torch.tensor(F.h), 2)),
+        bad("X", lambda v: patches.unpatchify(v), np.zeros((1, 3, 4)), np.zeros((1, 4, 3))),
+        ints("p", lambda v: patches.unpatchify(patches.patchify(F.h, 2), v), none_ok=True),
+        bad("p", lambda v: patches.unpatchify(patches.patchify(F.h, 2), v), 4),
+    ],
+    "patches.token_entry_bound": [
+        arrays("h", lambda v: patches.token_entry_bound(v, 2), F.h),
+        ints("p", lambda v: patches.token_entry_bound(F.h, v)),
+    ],
+    # ---- scores
+    **{f"scores.{name}": [
+        bad("data", lambda v, f=getattr(scores, name): f(v, 0.5), None, F.mix, "sd"),
+        floats("t", lambda v, f=getattr(scores, name): f(F.sd, v), low=0.0, low_open=True),
+    ] for name in ("latent_diffused", "ambient_mixture")},
+    **{f"scores.{name}": [
+        bad("data", lambda v, f=getattr(scores, name): f(v, F.hbar, 0.5), None, F.mix),
+        arrays("hbar", lambda v, f=getattr(scores, name): f(F.sd, v, 0.5), F.hbar),
+        bad("hbar", lambda v, f=getattr(scores, name): f(F.sd, v, 0.5), F.x),
+        floats("t", lambda v, f=getattr(scores, name): f(F.sd, F.hbar, v), low=0.0, low_open=True),
+    ] for name in ("latent_score", "tweedie_q", "posterior_mean")},
+    **{f"scores.{name}": [
+        bad("data", lambda v, f=getattr(scores, name): f(v, F.x, 0.5), None, F.mix),
+        arrays("x", lambda v, f=getattr(scores, name): f(F.sd, v, 0.5), F.x),
+        bad("x", lambda v, f=getattr(scores, name): f(F.sd, v, 0.5), F.hbar),
+        floats("t", lambda v, f=getattr(scores, name): f(F.sd, F.x, v), low=0.0, low_open=True),
+    ] for name in ("ambient_log_density", "ambient_score_autograd", "score_decomposition", "ambient_score")},
+    "scores.orthogonal_score_rms": [
+        ints("D", lambda v: scores.orthogonal_score_rms(v, 2, 0.5)),
+        ints("d0", lambda v: scores.orthogonal_score_rms(8, v, 0.5), high=8),
+        floats("t", lambda v: scores.orthogonal_score_rms(8, 2, v), low=0.0, low_open=True),
+        bad("t", lambda v: scores.orthogonal_score_rms(8, 2, v), [0.5, -1.0]),
+    ],
+    "scores.transition_log_density": [
+        arrays("xt", lambda v: scores.transition_log_density(v, F.x, 0.5), F.x),
+        arrays("x0", lambda v: scores.transition_log_density(F.x, v, 0.5), F.x),
+        bad("xt", lambda v: scores.transition_log_density(v, F.x, 0.5), F.x[:3]),
+        floats("t", lambda v: scores.transition_log_density(F.x, F.x, v), low=0.0, low_open=True),
+    ],
+    "scores.dsm_target": [
+        arrays("x0", lambda v: scores.dsm_target(v, F.x, 0.5), F.x),
+        arrays("xt", lambda v: scores.dsm_target(F.x, v, 0.5), F.x),
+        floats("t", lambda v: scores.dsm_target(F.x, F.x, v), low=0.0, low_open=True),
+        tensors("x0", lambda v: scores.dsm_target(v, F.xt, F.tt), F.xt),
+        tensors("xt", lambda v: scores.dsm_target(F.xt, v, F.tt), F.xt),
+        bad("xt", lambda v: scores.dsm_target(F.xt, v, F.tt), F.xt[:, :1], F.x[:5]),
+        bad("t", lambda v: scores.dsm_target(F.xt, F.xt, v), torch.full((5,), NAN), torch.full((3,), 0.5),
+            torch.full((5,), 1.5).long(), -F.tt, NAN, "0.5"),
+    ],
+    "scores.dsm_loss": [
+        callables("score", lambda v: scores.dsm_loss(v, F.xt, F.tt, F.xt)),
+        bad("score", lambda v: scores.dsm_loss(v, F.xt, F.tt, F.xt), lambda x, t: x[:, :1], lambda x, t: "s",
+            lambda x, t: x * NAN),
+        tensors("x0", lambda v: scores.dsm_loss(F.model, v, F.tt, F.xt), F.xt),
+        tensors("t", lambda v: scores.dsm_loss(F.model, F.xt, v, F.xt), F.tt),
+        bad("t", lambda v: scores.dsm_loss(F.model, F.xt, v, F.xt), -F.tt, F.tt[:3]),
+        tensors("noise", lambda v: scores.dsm_loss(F.model, F.xt, F.tt, v), F.xt),
+        bad("noise", lambda v: scores.dsm_loss(F.model, F.xt, F.tt, v), F.xt[:, :3]),
+        choices("weighting", lambda v: scores.dsm_loss(F.model, F.xt, F.tt, F.xt, v)),
+    ],
+    "scores.sample_pt": [
+        bad("data", lambda v: scores.sample_pt(v, 3, 0.5), None, F.mix),
+        ints("n", lambda v: scores.sample_pt(F.sd, v, 0.5)),
+        floats("t", lambda v: scores.sample_pt(F.sd, 3, v), low=0.0, low_open=True),
+        seeds(lambda v: scores.sample_pt(F.sd, 3, 0.5, seed=v)),
+        huge("n", lambda v: scores.sample_pt(F.sd, v, 0.5), 10**12),
+    ],
+    "scores.score_error": [
+        callables("score_fn", lambda v: scores.score_error(v, F.sd, [0.5], n=4)),
+        bad("score_fn", lambda v: scores.score_error(v, F.sd, [0.5], n=4), lambda x, t: x[:, :1],
+            lambda x, t: x * NAN),
+        bad("data", lambda v: scores.score_error(_score, v, [0.5], n=4), None, F.mix),
+        arrays("t_grid", lambda v: scores.score_error(_score, F.sd, v, n=4), [0.5, 1.0]),
+        bad("t_grid", lambda v: scores.score_error(_score, F.sd, v, n=4), [], [-1.0], [0.5, 9.0]),
+        ints("n", lambda v: scores.score_error(_score, F.sd, [0.5], n=v)),
+        seeds(lambda v: scores.score_error(_score, F.sd, [0.5], n=4, seed=v)),
+        bad("relative", lambda v: scores.score_error(_score, F.sd, [0.5], n=4, relative=v), "yes", None),
+        floats("T", lambda v: scores.score_error(_score, F.sd, [0.5], n=4, T=v), low=0.0, low_open=True,
+               none_ok=True),
+        huge("n", lambda v: scores.score_error(_score, F.sd, [0.5], n=v), 10**12),
+    ],
+    "scores.trivial_score": [
+        arrays("x", lambda v: scores.trivial_score(v, 0.5), F.x),
+        floats("t", lambda v: scores.trivial_score(F.x, v), low=0.0, low_open=True),
+    ],
+    # ---- network
+    "network.ExactAttention": [floats("scale", network.ExactAttention, low=0.0, low_open=True, none_ok=True)],
+    "network.ExactAttention.forward": [
+        tensors("q", lambda v: network.ExactAttention()(v, F.K, F.V), F.Q),
+        tensors("k", lambda v: network.ExactAttention()(F.Q, v, F.V), F.K),
+        tensors("v", lambda v: network.ExactAttention()(F.Q, F.K, v), F.V),
+        bad("k", lambda v: network.ExactAttention()(F.Q, v, F.V), F.K[..., :2], F.K[:1]),
+        bad("v", lambda v: network.ExactAttention()(F.Q, F.K, v), F.V[..., :3, :]),
+    ],
+    "network.FunctionAttention": [callables("fn", network.FunctionAttention)],
+    "network.FunctionAttention.forward": [
+        tensors("q", lambda v: network.FunctionAttention(torch.nn.functional.scaled_dot_product_attention)(v, F.K, F.V),
+                F.Q),
+        bad("fn", lambda v: network.FunctionAttention(v)(F.Q, F.K, F.V), lambda q, k, v: q[..., :1],
+            lambda q, k, v: "out"),
+    ],
+    "network.MultiHeadAttention": [
+        ints("d", lambda v: network.MultiHeadAttention(v, 2, 2)),
+        ints("heads", lambda v: network.MultiHeadAttention(3, v, 2)),
+        ints("head_dim", lambda v: network.MultiHeadAttention(3, 2, v)),
+        bad("attention", lambda v: network.MultiHeadAttention(3, 2, 2, v), 3, "nonsense"),
+        huge("heads", lambda v: network.MultiHeadAttention(3, v, 2), 10**9),
+    ],
+    "network.MultiHeadAttention.project": [
+        tensors("Y", lambda v: F.mha.project(v), F.Y),
+        bad("Y", lambda v: F.mha.project(v), F.Y[..., :2], F.Y[0]),
+    ],
+    "network.MultiHeadAttention.forward": [
+        tensors("Y", lambda v: F.mha(v), F.Y),
+        bad("Y", lambda v: F.mha(v), F.Y[..., :2], F.Y[0]),
+    ],
+    "network.MultiHeadAttention.head_weights": [bad("self", lambda v: network.MultiHeadAttention.head_weights(v), None)],
+    "network.DiTBlock": [
+        ints("d", lambda v: network.DiTBlock(v, 2, 2, 8)),
+        ints("heads", lambda v: network.DiTBlock(3, v, 2, 8)),
+        ints("head_dim", lambda v: network.DiTBlock(3, 2, v, 8)),
+        ints("ff_width", lambda v: network.DiTBlock(3, 2, 2, v)),
+        bad("attention", lambda v: network.DiTBlock(3, 2, 2, 8, v), 3),
+        huge("ff_width", lambda v: network.DiTBlock(3, 2, 2, v), 10**10),
+    ],
+    "network.DiTBlock.forward": [
+        tensors("X", lambda v: F.block(v, torch.zeros(5, 6, 3)), F.Y),
+        tensors("mod", lambda v: F.block(F.Y, v), torch.zeros(5, 6, 3)),
+        bad("mod", lambda v: F.block(F.Y, v), torch.zeros(5, 3), torch.zeros(5, 6, 2)),
+        bad("record", lambda v: F.block(F.Y, torch.zeros(5, 6, 3), v), "rec", 3),
+    ],
+    "network.TimeEmbedding": [
+        ints("n_out", network.TimeEmbedding),
+        ints("features", lambda v: network.TimeEmbedding(4, v), low=2),
+        ints("hidden", lambda v: network.TimeEmbedding(4, 16, v)),
+        huge("hidden", lambda v: network.TimeEmbedding(4, 16, v), 10**10),
+    ],
+    "network.TimeEmbedding.forward": [
+        tensors("t", lambda v: F.temb(v), F.tt),
+        bad("t", lambda v: F.temb(v), -F.tt, torch.zeros(5, 2)),
+    ],
+    "network.LatentDiT": [
+        ints("D", lambda v: network.LatentDiT(v, 4, 1)),
+        ints("d0", lambda v: network.LatentDiT(8, v, 1), high=8),
+        ints("patch", lambda v: network.LatentDiT(8, 4, v)),
+        bad("patch", lambda v: network.LatentDiT(8, 4, v), 3),
+        ints("heads", lambda v: network.LatentDiT(8, 4, 1, heads=v)),
+        ints("head_dim", lambda v: network.LatentDiT(8, 4, 1, head_dim=v)),
+        ints("ff_width", lambda v: network.LatentDiT(8, 4, 1, ff_width=v)),
+        ints("blocks", lambda v: network.LatentDiT(8, 4, 1, blocks=v)),
+        ints("time_features", lambda v: network.LatentDiT(8, 4, 1, time_features=v), low=2),
+        ints("time_hidden", lambda v: network.LatentDiT(8, 4, 1, time_hidden=v)),
+        bad("attention", lambda v: network.LatentDiT(8, 4, 1, attention=v), 3, "exact"),
+        arrays("basis", lambda v: network.LatentDiT(8, 4, 1, basis=v), F.sd.basis),
+        bad("basis", lambda v: network.LatentDiT(8, 4, 1, basis=v), 2 * F.sd.basis, F.sd.basis[:, :2]),
+        bad("train_basis", lambda v: network.LatentDiT(8, 4, 1, train_basis=v), "no", None),
+        huge("blocks", lambda v: network.LatentDiT(8, 4, 1, blocks=v), 10**9),
+        huge("D", lambda v: network.LatentDiT(v, 1, 1), 10**9),
+        huge("ff_width", lambda v: network.LatentDiT(8, 4, 1, ff_width=v), 10**10),
+        huge("heads", lambda v: network.LatentDiT(8, 4, 1, heads=v), 10**9),
+    ],
+    "network.LatentDiT.forward": [
+        tensors("x", lambda v: F.model(v, 0.5), F.xt),
+        bad("x", lambda v: F.model(v, 0.5), F.xt[:, :3], F.x[:5]),
+        floats("t", lambda v: F.model(F.xt, v), low=0.0, low_open=True),
+        bad("t", lambda v: F.model(F.xt, v), torch.full((5,), NAN), -F.tt, F.tt[:3], F.tt.long() + 1),
+    ],
+    "network.LatentDiT.f": [
+        tensors("hbar", lambda v: F.model.f(v, 0.5), F.xt[:, :4]),
+        bad("hbar", lambda v: F.model.f(v, 0.5), F.xt),
+        floats("t", lambda v: F.model.f(F.xt[:, :4], v), low=0.0, low_open=True),
+    ],
+    "network.LatentDiT.transformer": [
+        tensors("X", lambda v: F.model.transformer(v, F.tt), F.Xtok),
+        bad("X", lambda v: F.model.transformer(v, F.tt), F.Xtok[:, :, :2]),
+        bad("t", lambda v: F.model.transformer(F.Xtok, v), torch.full((5,), NAN), -F.tt, "0.5", None),
+        bad("record", lambda v: F.model.transformer(F.Xtok, F.tt, v), "rec", 3),
+    ],
+    "network.LatentDiT.set_basis": [
+        arrays("basis", lambda v: F.model.set_basis(v), F.sd.basis),
+        bad("basis", lambda v: F.model.set_basis(v), 2 * F.sd.basis, F.sd.basis[:4]),
+    ],
+    "network.LatentDiT.set_attention": [bad("attention", lambda v: F.model.set_attention(v), 3, "exact")],
+    "network.LatentDiT.keys_queries": [
+        tensors("x", lambda v: F.model.keys_queries(v, 0.5), F.xt),
+        floats("t", lambda v: F.model.keys_queries(F.xt, v), low=0.0, low_open=True),
+    ],
+    "network.LatentDiT.folded_weights": [floats("t", lambda v: F.model.folded_weights(v), low=0.0, low_open=True)],
+    "network.LatentDiT.class_norms": [floats("t", lambda v: F.model.class_norms(v), low=0.0, low_open=True)],
+    "network.LatentDiT.n_parameters": [bad("self", lambda v: network.LatentDiT.n_parameters(v), None)],
+    # ---- training
+    "training.default_device": [devices(training.default_device)],
+    "training.train_score_model": [
+        arrays("x0", lambda v: training.train_score_model(v, d0=4, patch=1, steps=1), F.x),
+        ints("d0", lambda v: training.train_score_model(F.x, d0=v, patch=1, steps=1), high=8),
+        ints("patch", lambda v: training.train_score_model(F.x, d0=4, patch=v, steps=1)),
+        ints("steps", lambda v: training.train_score_model(F.x, d0=4, patch=1, steps=v)),
+        ints("batch_size", lambda v: training.train_score_model(F.x, d0=4, patch=1, steps=1, batch_size=v)),
+        floats("lr", lambda v: training.train_score_model(F.x, d0=4, patch=1, steps=1, lr=v), low=0.0, low_open=True),
+        floats("T0", lambda v: training.train_score_model(F.x, d0=4, patch=1, steps=1, T0=v), low=0.0, low_open=True),
+        floats("T", lambda v: training.train_score_model(F.x, d0=4, patch=1, steps=1, T=v), low=0.0, low_open=True),
+        choices("weighting", lambda v: training.train_score_model(F.x, d0=4, patch=1, steps=1, weighting=v)),
+        choices("time_sampling", lambda v: training.train_score_model(F.x, d0=4, patch=1, steps=1, time_sampling=v)),
+        bad("basis_init", lambda v: training.train_score_model(F.x, d0=4, patch=1, steps=1, basis_init=v),
+            "nonsense", 3, F.sd.basis[:, :2], 2 * F.sd.basis),
+        bad("train_basis", lambda v: training.train_score_model(F.x, d0=4, patch=1, steps=1, train_basis=v), "no"),
+        seeds(lambda v: training.train_score_model(F.x, d0=4, patch=1, steps=1, seed=v)),
+        devices(lambda v: training.train_score_model(F.x, d0=4, patch=1, steps=1, device=v)),
+        ints("log_every", lambda v: training.train_score_model(F.x, d0=4, patch=1, steps=1, log_every=v)),
+        bad("progress", lambda v: training.train_score_model(F.x, d0=4, patch=1, steps=1, progress=v), "yes", 2),
+        huge("steps", lambda v: training.train_score_model(F.x, d0=4, patch=1, steps=v), 10**12),
+        huge("batch_size", lambda v: training.train_score_model(F.x, d0=4, patch=1, steps=1, batch_size=v), 10**12),
+    ],
+    "training.as_score_fn": [
+        bad("model", training.as_score_fn, None, torch.nn.Identity(), _score),
+        ints("batch_size", lambda v: training.as_score_fn(F.model, batch_size=v)),
+        bad("x", lambda v: training.as_score_fn(F.model)(v, 0.5), F.x[:, :3], None),
+        bad("t", lambda v: training.as_score_fn(F.model)(F.x, v), NAN, -1.0, "0.5"),
+    ],
+    # ---- sampling
+    "sampling.time_grid": [
+        floats("T0", lambda v: sampling.time_grid(v, 1.0, 5), low=0.0, low_open=True),
+        floats("T", lambda v: sampling.time_grid(0.01, v, 5), low=0.0, low_open=True),
+        bad("T0", lambda v: sampling.time_grid(v, 1.0, 5), 2.0),
+        ints("steps", lambda v: sampling.time_grid(0.01, 1.0, v)),
+        choices("kind", lambda v: sampling.time_grid(0.01, 1.0, 5, v)),
+        huge("steps", lambda v: sampling.time_grid(0.01, 1.0, v), 10**10),
+    ],
+    "sampling.sample": [
+        callables("score_fn", lambda v: sampling.sample(v, 3, 8, steps=2)),
+        bad("score_fn", lambda v: sampling.sample(v, 3, 8, steps=2), lambda x, t: x[:, :1], lambda x, t: x * NAN),
+        ints("n", lambda v: sampling.sample(_score, v, 8, steps=2)),
+        ints("D", lambda v: sampling.sample(_score, 3, v, steps=2)),
+        floats("T0", lambda v: sampling.sample(_score, 3, 8, steps=2, T0=v), low=0.0, low_open=True),
+        floats("T", lambda v: sampling.sample(_score, 3, 8, steps=2, T=v), low=0.0, low_open=True),
+        ints("steps", lambda v: sampling.sample(_score, 3, 8, steps=v)),
+        choices("method", lambda v: sampling.sample(_score, 3, 8, steps=2, method=v)),
+        choices("grid", lambda v: sampling.sample(_score, 3, 8, steps=2, grid=v)),
+        seeds(lambda v: sampling.sample(_score, 3, 8, steps=2, seed=v)),
+        arrays("y_T", lambda v: sampling.sample(_score, 3, 8, steps=2, y_T=v), F.x[:3]),
+        bad("y_T", lambda v: sampling.sample(_score, 3, 8, steps=2, y_T=v), F.x[:4]),
+        bad("return_path", lambda v: sampling.sample(_score, 3, 8, steps=2, return_path=v), "yes", None),
+        ints("path_every", lambda v: sampling.sample(_score, 3, 8, steps=2, path_every=v)),
+        huge("n", lambda v: sampling.sample(_score, v, 8, steps=2), 10**12),
+        huge("steps", lambda v: sampling.sample(_score, 3, 8, steps=v, return_path=True), 10**10),
+    ],
+    "sampling.orthogonal_variance_recursion": [
+        floats("T0", lambda v: sampling.orthogonal_variance_recursion(v, 1.0, 5), low=0.0, low_open=True),
+        floats("T", lambda v: sampling.orthogonal_variance_recursion(0.01, v, 5), low=0.0, low_open=True),
+        ints("steps", lambda v: sampling.orthogonal_variance_recursion(0.01, 1.0, v)),
+        choices("method", lambda v: sampling.orthogonal_variance_recursion(0.01, 1.0, 5, method=v)),
+        choices("grid", lambda v: sampling.orthogonal_variance_recursion(0.01, 1.0, 5, grid=v)),
+        floats("start", lambda v: sampling.orthogonal_variance_recursion(0.01, 1.0, 5, start=v), low=0.0),
+        huge("steps", lambda v: sampling.orthogonal_variance_recursion(0.01, 1.0, v), 10**10),
+    ],
+    # ---- metrics
+    "metrics.Estimate": [floats("value", lambda v: metrics.Estimate(v, 0.1)),
+                         floats("se", lambda v: metrics.Estimate(1.0, v), low=0.0)],
+    "metrics.TVEstimate": [floats("value", lambda v: metrics.TVEstimate(v, 0.1, 0.0), low=0.0, high=1.0),
+                           floats("se", lambda v: metrics.TVEstimate(0.5, v, 0.0), low=0.0),
+                           floats("floor", lambda v: metrics.TVEstimate(0.5, 0.1, v), low=0.0, high=1.0)],
+    "metrics.Leakage": [floats("variance", lambda v: metrics.Leakage(v, 0.1, 0.1), low=0.0),
+                        floats("se", lambda v: metrics.Leakage(0.5, v, 0.1), low=0.0),
+                        floats("max_eigenvalue", lambda v: metrics.Leakage(0.5, 0.1, v), low=0.0)],
+    "metrics.aligned_latents": [
+        arrays("samples", lambda v: metrics.aligned_latents(v, F.enc), F.x),
+        bad("samples", lambda v: metrics.aligned_latents(v, F.enc), F.x[:, :3]),
+        arrays("encoder", lambda v: metrics.aligned_latents(F.x, v), F.enc),
+        bad("encoder", lambda v: metrics.aligned_latents(F.x, v), 2 * F.enc),
+        bad("basis", lambda v: metrics.aligned_latents(F.x, F.enc, v), 2 * F.enc, F.enc[:, :2], "b"),
+    ],
+    "metrics.bin_probabilities": [
+        bad("mixture", lambda v: metrics.bin_probabilities(v, [np.linspace(-3, 3, 5)]), None, F.sd),
+        bad("edges", lambda v: metrics.bin_probabilities(F.mix1, v), [np.linspace(3, -3, 5)], "e", None,
+            [np.array([0.0, NAN, 1.0])], [np.linspace(-3, 3, 5)] * 2),
+        ints("nodes", lambda v: metrics.bin_probabilities(F.mix1, [np.linspace(-3, 3, 5)], nodes=v)),
+        huge("nodes", lambda v: metrics.bin_probabilities(F.mix1, [np.linspace(-3, 3, 5)], nodes=v), 10**10),
+        huge("edges", lambda v: metrics.bin_probabilities(F.mix1, v), [np.linspace(-3, 3, 10**9)]),
+    ],
+    "metrics.tv_histogram": [
+        arrays("samples", lambda v: metrics.tv_histogram(v, F.mix1, bins=2, n_boot=2), F.mix1.sample(10)),
+        bad("reference", lambda v: metrics.tv_histogram(F.mix1.sample(10), v, bins=2, n_boot=2), None, F.mix, "r"),
+        ints("bins", lambda v: metrics.tv_histogram(F.mix1.sample(10), F.mix1, bins=v, n_boot=2), low=2),
+        bad("bounds", lambda v: metrics.tv_histogram(F.mix1.sample(10), F.mix1, bins=2, n_boot=2, bounds=v),
+            [[1.0, -1.0]], [[NAN, 1.0]], "b"),
+        ints("n_boot", lambda v: metrics.tv_histogram(F.mix1.sample(10), F.mix1, bins=2, n_boot=v)),
+        seeds(lambda v: metrics.tv_histogram(F.mix1.sample(10), F.mix1, bins=2, n_boot=2, seed=v)),
+        huge("n_boot", lambda v: metrics.tv_histogram(F.mix1.sample(10), F.mix1, bins=2, n_boot=v), 10**12),
+    ],
+    "metrics.mmd2": [
+        arrays("a", lambda v: metrics.mmd2(v, F.x), F.x),
+        arrays("b", lambda v: metrics.mmd2(F.x, v), F.x),
+        bad("b", lambda v: metrics.mmd2(F.x, v), F.x[:, :3]),
+        floats("bandwidth", lambda v: metrics.mmd2(F.x, F.x, bandwidth=v), low=0.0, low_open=True, none_ok=True),
+        huge("a", lambda v: metrics.mmd2(v, v), np.broadcast_to(np.zeros(1), (10**6, 1))),
+    ],
+    "metrics.sliced_wasserstein": [
+        arrays("a", lambda v: metrics.sliced_wasserstein(v, F.x, n_boot=2), F.x),
+        arrays("b", lambda v: metrics.sliced_wasserstein(F.x, v, n_boot=2), F.x),
+        ints("n_projections", lambda v: metrics.sliced_wasserstein(F.x, F.x, n_projections=v, n_boot=2)),
+        ints("p", lambda v: metrics.sliced_wasserstein(F.x, F.x, p=v, n_boot=2), high=2),
+        ints("n_boot", lambda v: metrics.sliced_wasserstein(F.x, F.x, n_boot=v)),
+        seeds(lambda v: metrics.sliced_wasserstein(F.x, F.x, n_boot=2, seed=v)),
+        huge("n_projections", lambda v: metrics.sliced_wasserstein(F.x, F.x, n_projections=v, n_boot=2), 10**12),
+        huge("n_boot", lambda v: metrics.sliced_wasserstein(F.x, F.x, n_boot=v), 10**12),
+    ],
+    "metrics.orthogonal_leakage": [
+        arrays("samples", lambda v: metrics.orthogonal_leakage(v, F.enc), F.x),
+        arrays("encoder", lambda v: metrics.orthogonal_leakage(F.x, v), F.enc),
+        bad("encoder", lambda v: metrics.orthogonal_leakage(F.x, v), 2 * F.enc, np.eye(8)),
+    ],
+    # ---- experiments
+    "experiments.chzw_exponent": [
+        ints("d0", experiments.chzw_exponent),
+        floats("delta", lambda v: experiments.chzw_exponent(4, v), low=0.0, high=1.0, high_open=True),
+    ],
+    "experiments.mean_squared_score_error": [
+        arrays("errors", lambda v: experiments.mean_squared_score_error(v, [0.1, 1.0]), [1.0, 0.5]),
+        bad("errors", lambda v: experiments.mean_squared_score_error(v, [0.1, 1.0]), [1.0], [-1.0, 1.0]),
+        arrays("t_grid", lambda v: experiments.mean_squared_score_error([1.0, 0.5], v), [0.1, 1.0]),
+        bad("t_grid", lambda v: experiments.mean_squared_score_error([1.0, 0.5], v), [1.0, 0.1], [-1.0, 1.0]),
+    ],
+    "experiments.Run": [
+        ints("n", lambda v: experiments.Run(n=v, D=8, seed=0, t_grid=[0.1, 1.0], errors=[1.0, 0.5],
+                                           mean_sq_error=1.0, subspace_error=0.1, seconds=1.0)),
+        ints("D", lambda v: experiments.Run(n=5, D=v, seed=0, t_grid=[0.1, 1.0], errors=[1.0, 0.5],
+                                           mean_sq_error=1.0, subspace_error=0.1, seconds=1.0)),
+        seeds(lambda v: experiments.Run(n=5, D=8, seed=v, t_grid=[0.1, 1.0], errors=[1.0, 0.5],
+                                        mean_sq_error=1.0, subspace_error=0.1, seconds=1.0)),
+        arrays("errors", lambda v: experiments.Run(n=5, D=8, seed=0, t_grid=[0.1, 1.0], errors=v,
+                                                  mean_sq_error=1.0, subspace_error=0.1, seconds=1.0), [1.0, 0.5]),
+        bad("errors", lambda v: experiments.Run(n=5, D=8, seed=0, t_grid=[0.1, 1.0], errors=v,
+                                               mean_sq_error=1.0, subspace_error=0.1, seconds=1.0), [1.0]),
+        floats("mean_sq_error", lambda v: experiments.Run(n=5, D=8, seed=0, t_grid=[0.1, 1.0], errors=[1.0, 0.5],
+                                                         mean_sq_error=v, subspace_error=0.1, seconds=1.0), low=0.0),
+        floats("seconds", lambda v: experiments.Run(n=5, D=8, seed=0, t_grid=[0.1, 1.0], errors=[1.0, 0.5],
+                                                   mean_sq_error=1.0, subspace_error=0.1, seconds=v), low=0.0),
+    ],
+    "experiments.train_across_n": [
+        bad("data", lambda v: experiments.train_across_n(v, [10], patch=1, steps=1), None, F.mix),
+        bad("ns", lambda v: experiments.train_across_n(F.sd, v, patch=1, steps=1), [], [0], ["10"], [True], 10),
+        ints("patch", lambda v: experiments.train_across_n(F.sd, [10], patch=v, steps=1)),
+        bad("seeds", lambda v: experiments.train_across_n(F.sd, [10], patch=1, seeds=v, steps=1), [-1], [], [1.5], 0),
+        floats("T0", lambda v: experiments.train_across_n(F.sd, [10], patch=1, T0=v, steps=1), low=0.0,
+               low_open=True),
+        floats("T", lambda v: experiments.train_across_n(F.sd, [10], patch=1, T=v, steps=1), low=0.0, low_open=True),
+        bad("t_grid", lambda v: experiments.train_across_n(F.sd, [10], patch=1, t_grid=v, steps=1), [1.0, 0.1],
+            [NAN, 1.0], "t"),
+        ints("n_eval", lambda v: experiments.train_across_n(F.sd, [10], patch=1, n_eval=v, steps=1)),
+        bad("eval_seed", lambda v: experiments.train_across_n(F.sd, [10], patch=1, eval_seed=v, steps=1), -1, 1.5),
+        bad("keep_models", lambda v: experiments.train_across_n(F.sd, [10], patch=1, keep_models=v, steps=1), "y"),
+        devices(lambda v: experiments.train_across_n(F.sd, [10], patch=1, device=v, steps=1)),
+        bad("train", lambda v: experiments.train_across_n(F.sd, [10], patch=1, train=v, steps=1), 3, "t"),
+        huge("ns", lambda v: experiments.train_across_n(F.sd, v, patch=1, steps=1), [10**12]),
+    ],
+    "experiments.by_n": [
+        bad("runs", experiments.by_n, [], None, [1, 2], "runs"),
+        choices("attribute", lambda v: experiments.by_n(F.runs, v)),
+    ],
+    "experiments.LogLogFit": [
+        floats("slope", lambda v: experiments.LogLogFit(v, 0.1, 0.0)),
+        floats("se", lambda v: experiments.LogLogFit(1.0, v, 0.0), low=0.0),
+        floats("intercept", lambda v: experiments.LogLogFit(1.0, 0.1, v)),
+    ],
+    "experiments.loglog_fit": [
+        arrays("x", lambda v: experiments.loglog_fit(v, [1.0, 2.0, 3.0]), [1.0, 2.0, 3.0]),
+        arrays("y", lambda v: experiments.loglog_fit([1.0, 2.0, 3.0], v), [1.0, 2.0, 3.0]),
+        bad("x", lambda v: experiments.loglog_fit(v, [1.0, 2.0, 3.0]), [2.0, 2.0, 2.0], [1.0, 2.0], [-1.0, 1.0, 2.0]),
+        bad("y", lambda v: experiments.loglog_fit([1.0, 2.0, 3.0], v), [0.0, 1.0, 2.0]),
+    ],
+    "experiments.Recovery": [
+        floats("subspace_error", lambda v: experiments.Recovery(v, metrics.Estimate(0.1, 0.01), "mmd2",
+                                                                metrics.Leakage(0.1, 0.01, 0.1), F.x), low=0.0),
+        bad("latent", lambda v: experiments.Recovery(0.1, v, "mmd2", metrics.Leakage(0.1, 0.01, 0.1), F.x), 0.1, None),
+        choices("latent_metric", lambda v: experiments.Recovery(0.1, metrics.Estimate(0.1, 0.01), v,
+                                                                metrics.Leakage(0.1, 0.01, 0.1), F.x)),
+        bad("leakage", lambda v: experiments.Recovery(0.1, metrics.Estimate(0.1, 0.01), "mmd2", v, F.x), 0.1, None),
+        arrays("samples", lambda v: experiments.Recovery(0.1, metrics.Estimate(0.1, 0.01), "mmd2",
+                                                         metrics.Leakage(0.1, 0.01, 0.1), v), F.x),
+    ],
+    "experiments.distribution_recovery": [
+        callables("score_fn", lambda v: experiments.distribution_recovery(v, F.enc, F.sd, steps=2, n=20)),
+        arrays("encoder", lambda v: experiments.distribution_recovery(_score, v, F.sd, steps=2, n=20), F.enc),
+        bad("encoder", lambda v: experiments.distribution_recovery(_score, v, F.sd, steps=2, n=20), 2 * F.enc,
+            F.enc[:, :2]),
+        bad("data", lambda v: experiments.distribution_recovery(_score, F.enc, v, steps=2, n=20), None, F.mix),
+        floats("T0", lambda v: experiments.distribution_recovery(_score, F.enc, F.sd, T0=v, steps=2, n=20), low=0.0,
+               low_open=True),
+        floats("T", lambda v: experiments.distribution_recovery(_score, F.enc, F.sd, T=v, steps=2, n=20), low=0.0,
+               low_open=True),
+        ints("steps", lambda v: experiments.distribution_recovery(_score, F.enc, F.sd, steps=v, n=20)),
+        ints("n", lambda v: experiments.distribution_recovery(_score, F.enc, F.sd, steps=2, n=v)),
+        choices("method", lambda v: experiments.distribution_recovery(_score, F.enc, F.sd, steps=2, n=20, method=v)),
+        seeds(lambda v: experiments.distribution_recovery(_score, F.enc, F.sd, steps=2, n=20, seed=v)),
+        ints("bins", lambda v: experiments.distribution_recovery(_score, F.enc, F.sd, steps=2, n=20, bins=v), low=2),
+        huge("n", lambda v: experiments.distribution_recovery(_score, F.enc, F.sd, steps=2, n=v), 10**12),
+    ],
+    # ---- instances
+    "instances.AttentionInstance": [
+        tensors("Q", lambda v: instances.AttentionInstance(v, F.K, F.V, 1.0), F.Q),
+        tensors("K", lambda v: instances.AttentionInstance(F.Q, v, F.V, 1.0), F.K),
+        tensors("V", lambda v: instances.AttentionInstance(F.Q, F.K, v, 1.0), F.V),
+        bad("K", lambda v: instances.AttentionInstance(F.Q, v, F.V, 1.0), F.K[..., :2]),
+        floats("B", lambda v: instances.AttentionInstance(F.Q, F.K, F.V, v), low=0.0, low_open=True),
+        bad("B", lambda v: instances.AttentionInstance(F.Q, F.K, F.V, v), 0.5),
+    ],
+    "instances.uniform_instance": [
+        ints("L", lambda v: instances.uniform_instance(v, 3, 1.0)),
+        ints("d", lambda v: instances.uniform_instance(6, v, 1.0)),
+        floats("B", lambda v: instances.uniform_instance(6, 3, v), low=0.0, low_open=True),
+        ints("d_v", lambda v: instances.uniform_instance(6, 3, 1.0, d_v=v), none_ok=True),
+        ints("heads", lambda v: instances.uniform_instance(6, 3, 1.0, heads=v), none_ok=True),
+        seeds(lambda v: instances.uniform_instance(6, 3, 1.0, seed=v)),
+        bad("dtype", lambda v: instances.uniform_instance(6, 3, 1.0, dtype=v), torch.int64, "float32", None),
+        devices(lambda v: instances.uniform_instance(6, 3, 1.0, device=v)),
+        huge("L", lambda v: instances.uniform_instance(v, 3, 1.0), 10**12),
+    ],
+    "instances.PlantedPair": [
+        tensors("q", lambda v: instances.PlantedPair(v, F.planted.K, F.planted.planted, F.planted.distance,
+                                                     F.planted.distances, 1.0), F.planted.q),
+        ints("planted", lambda v: instances.PlantedPair(F.planted.q, F.planted.K, v, F.planted.distance,
+                                                        F.planted.distances, 1.0), low=0, high=7),
+        floats("B", lambda v: instances.PlantedPair(F.planted.q, F.planted.K, F.planted.planted, F.planted.distance,
+                                                    F.planted.distances, v), low=0.0, low_open=True),
+    ],
+    "instances.planted_pair_instance": [
+        ints("L", lambda v: instances.planted_pair_instance(v, 4, 1.0), low=2),
+        ints("d", lambda v: instances.planted_pair_instance(8, v, 1.0)),
+        floats("B", lambda v: instances.planted_pair_instance(8, 4, v), low=0.0, low_open=True),
+        ints("distance", lambda v: instances.planted_pair_instance(8, 4, 1.0, distance=v), low=0, high=3,
+             none_ok=True),
+        seeds(lambda v: instances.planted_pair_instance(8, 4, 1.0, seed=v)),
+        bad("dtype", lambda v: instances.planted_pair_instance(8, 4, 1.0, dtype=v), torch.int64, "float64"),
+        devices(lambda v: instances.planted_pair_instance(8, 4, 1.0, device=v)),
+        huge("L", lambda v: instances.planted_pair_instance(v, 4, 1.0), 10**12),
+    ],
+    "instances.planted_weight_share": [
+        bad("instance", instances.planted_weight_share, None, F.inst),
+        floats("scale", lambda v: instances.planted_weight_share(F.planted, scale=v), low=0.0, low_open=True,
+               none_ok=True),
+    ],
+    # ---- figures, widgets, benchreport
+    "figures.is_static": [bad("(no arguments)", lambda v: figures.is_static(v), 1)],
+    "figures.setup_notebook": [bad("seed_print", figures.setup_notebook, "yes", None, 2)],
+    "figures.figure_html": [
+        bad("fig", figures.figure_html, None, {}, "fig"),
+        bad("post_script", lambda v: figures.figure_html(F.fig, v), 3, b"js"),
+    ],
+    "figures.line_figure": [
+        arrays("x", lambda v: figures.line_figure(v, {"a": [1.0, 2.0]}), [1.0, 2.0]),
+        bad("ys", lambda v: figures.line_figure([1.0, 2.0], v), {}, None, {"a": [1.0]}, {"a": ["u", "v"]}),
+        bad("title", lambda v: figures.line_figure([1.0, 2.0], {"a": [1.0, 2.0]}, title=v), 3, None),
+        bad("log_x", lambda v: figures.line_figure([1.0, 2.0], {"a": [1.0, 2.0]}, log_x=v), "yes"),
+        bad("log_x", lambda v: figures.line_figure(v, {"a": [1.0, 2.0]}, log_x=True), [0.0, 1.0]),
+        ints("height", lambda v: figures.line_figure([1.0, 2.0], {"a": [1.0, 2.0]}, height=v), low=100, high=4000),
+    ],
+    "figures.patch_figure": [
+        arrays("h", lambda v: figures.patch_figure(v, 2), F.h[0]),
+        bad("h", lambda v: figures.patch_figure(v, 2), F.h, np.zeros(15)),
+        ints("p", lambda v: figures.patch_figure(F.h[0], v)),
+        bad("title", lambda v: figures.patch_figure(F.h[0], 2, title=v), 3),
+        ints("height", lambda v: figures.patch_figure(F.h[0], 2, height=v), low=100, high=4000),
+    ],
+    "widgets.explorer": [
+        callables("make_figure", lambda v: widgets.explorer(v, {"a": [1, 2]}, mode="static")),
+        bad("make_figure", lambda v: widgets.explorer(v, {"a": [1, 2]}, mode="static"), lambda a: 3),
+        bad("grid", lambda v: widgets.explorer(_fig, v, mode="static"), {}, None, {"a": []}, {3: [1]}, [1, 2],
+            {"a": 1}),
+        bad("initial", lambda v: widgets.explorer(_fig, {"a": [1, 2]}, initial=v, mode="static"), {"a": 3},
+            {"b": 1}, 3),
+        bad("initial", lambda v: widgets.explorer(_fig, {"a": [1, 2]}, initial=v, mode="live"), {"a": 3}, {"b": 1}),
+        bad("live", lambda v: widgets.explorer(_fig, {"a": [1, 2]}, live=v, mode="live"), {"b": None}, 3),
+        choices("mode", lambda v: widgets.explorer(_fig, {"a": [1, 2]}, mode=v)),
+        huge("grid", lambda v: widgets.explorer(_fig, v, mode="static"), {"a": range(10**6), "b": range(10**6)}),
+    ],
+    "widgets.StaticExplorer": [
+        bad("figure", lambda v: widgets.StaticExplorer(v, {}, [0]), None, "fig"),
+        bad("combos", lambda v: widgets.StaticExplorer(F.fig, v, [0]), None, "c"),
+        bad("state", lambda v: widgets.StaticExplorer(F.fig, {}, v), None, "s", [-1]),
+    ],
+    "widgets.StaticExplorer.to_html": [bad("self", lambda v: widgets.StaticExplorer.to_html(v), None)],
+    "benchreport.BenchResult": [
+        bad("name", lambda v: benchreport.BenchResult(v, F.bench.path, F.bench.meta, F.bench.records), "nonsense", 3),
+        bad("records", lambda v: benchreport.BenchResult("attention", F.bench.path, F.bench.meta, v), [], None, "r"),
+        bad("meta", lambda v: benchreport.BenchResult("attention", F.bench.path, v, F.bench.records), None, "m"),
+    ],
+    "benchreport.results_dir": [bad("directory", benchreport.results_dir, 3, "/nonexistent/dir")],
+    "benchreport.result_path": [
+        choices("name", benchreport.result_path),
+        bad("directory", lambda v: benchreport.result_path("attention", v), 3),
+    ],
+    "benchreport.regenerate_command": [choices("name", benchreport.regenerate_command)],
+    "benchreport.load_result": [
+        choices("name", benchreport.load_result),
+        bad("directory", lambda v: benchreport.load_result("attention", v), 3, "/nonexistent/dir"),
+    ],
+    "benchreport.missing_message": [
+        choices("name", benchreport.missing_message),
+        bad("directory", lambda v: benchreport.missing_message("attention", v), 3),
+    ],
+    "benchreport.variant_label": [bad("record", benchreport.variant_label, None, "r", {})],
+    "benchreport.loglog_slope": [
+        arrays("L", lambda v: benchreport.loglog_slope(v, [1.0, 2.0, 3.0]), [1.0, 2.0, 3.0]),
+        bad("L", lambda v: benchreport.loglog_slope(v, [1.0, 2.0, 3.0]), [2.0, 2.0, 2.0], [1.0, 2.0]),
+        arrays("seconds", lambda v: benchreport.loglog_slope([1.0, 2.0, 3.0], v), [1.0, 2.0, 3.0]),
+    ],
+    "benchreport.overview_figure": [
+        bad("result", benchreport.overview_figure, None, "attention"),
+        bad("B", lambda v: benchreport.overview_figure(F.bench, B=v), 12345.0, "1", NAN),
+        ints("height", lambda v: benchreport.overview_figure(F.bench, height=v), low=100, high=4000),
+    ],
+    "benchreport.method_figure": [
+        bad("result", lambda v: benchreport.method_figure(v, method="fast", B=1.0), None),
+        choices("method", lambda v: benchreport.method_figure(F.bench, method=v, B=F.bench.main_B)),
+        bad("B", lambda v: benchreport.method_figure(F.bench, method=F.bench.methods[0], B=v), 12345.0, "1", None),
+        ints("height", lambda v: benchreport.method_figure(F.bench, method=F.bench.methods[0], B=F.bench.main_B,
+                                                          height=v), low=100, high=4000),
+    ],
+    **{f"benchreport.{name}": [bad("result", getattr(benchreport, name), None, "attention", {})]
+       for name in ("explorer_spec", "records_markdown", "crossover_markdown", "machine_summary")},
 }
 
 NO_INPUT: dict[str, str] = {
     "attention.default_device": "takes no argument",
     "attention.CancellationError": "an exception class (any message is allowed)",
     "attention.CancellationWarning": "a warning class (any message is allowed)",
+    "network.ExactAttention.extra_repr": "takes no argument (torch's repr hook)",
+    "efficient.PolynomialAttention.extra_repr": "takes no argument (torch's repr hook)",
+    "efficient.PolynomialAttention.reset_stats": "takes no argument",
+    "efficient.BoundedExactAttention.extra_repr": "takes no argument (torch's repr hook)",
 }
 
 ACCEPTED: list[tuple[str, str, Callable[[Any], Any], Any, str]] = [
