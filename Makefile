@@ -31,9 +31,12 @@ unit: $(STAMP)
 # Chapters run once: nbmake executes a scratch copy in place (--overwrite) and the -W build renders
 # those outputs with execution switched off, so `make test` never executes a chapter twice.
 # One thread per notebook: two notebooks run side by side on the two cores (--durations prints each chapter's time).
+# The same run drives the live rendering (DIT_LIVE_CHECK): every dl.explorer call also builds its JupyterLab
+# controls and draws the figure for every value they reach (a dozen stops per slider), failing the chapter on an
+# error or a control that changes nothing; tests/book/test_live_explorers.py then checks the records.
 notebooks: $(STAMP)
 	$(BIN)/python tools/test_book.py prepare $(TESTSRC)
-	DIT_BOOK_BUILD=1 OMP_NUM_THREADS=1 $(BIN)/pytest --nbmake --overwrite --nbmake-timeout=400 -n $(JOBS) -q \
+	DIT_BOOK_BUILD=1 DIT_LIVE_CHECK=$(CURDIR)/$(TESTSRC)/.live OMP_NUM_THREADS=1 $(BIN)/pytest --nbmake --overwrite --nbmake-timeout=400 -n $(JOBS) -q \
 	    -p no:cacheprovider --durations=0 $$($(BIN)/python tools/test_book.py chapters $(TESTSRC))
 
 test-build: $(STAMP)
@@ -42,12 +45,13 @@ test-build: $(STAMP)
 browser-tests: $(STAMP)
 	DIT_BUILT_BOOK=$(CURDIR)/$(TESTSRC) $(BIN)/pytest tests/book -q
 
-## make lab: JupyterLab on the chapters, with live ipywidgets explorers
+## make lab: JupyterLab (with jupyterlab-myst) on a working copy _lab/ of the chapters; book/ stays clean
 lab: $(STAMP)
-	$(BIN)/jupyter lab book/
+	$(BIN)/python tools/lab.py run
 
 clean:
 	rm -rf _build _assets _testbook .pytest_cache .jupyter_cache
+	@test ! -d _lab || echo "(kept _lab/, the lab's working copy with your notebooks; rm -rf _lab to drop it)"
 	find . -name __pycache__ -not -path "./$(VENV)/*" -prune -exec rm -rf {} +
 
 distclean: clean

@@ -5,9 +5,12 @@
 * Serves plotly.js once for the whole site (copied from the installed ``plotly`` package) and MathJax 3
   from a local copy (unpacked from the npm registry's ``mathjax`` package with ``npm pack``), so the
   built book works with no network. If MathJax cannot be had, the build says so and keeps the CDN.
+* Gives MathJax the book's TeX macros from ``_ext/macros.json``, the one source of them that ``make lab``
+  (``tools/lab.py``) also reads, so every formula renders the same in the HTML book and in JupyterLab.
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -22,6 +25,20 @@ os.environ["DIT_BOOK_BUILD"] = "1"
 
 MATHJAX_VERSION = "3.2.2"
 MATHJAX_ENTRY = "tex-mml-chtml.js"
+MACROS_FILE = Path(__file__).with_name("macros.json")
+
+
+def tex_macros() -> dict[str, str]:
+    """The book's TeX macros: name (no backslash) to its expansion, e.g. ``{"N": "\\mathcal{N}"}``."""
+    return json.loads(MACROS_FILE.read_text())
+
+
+def _set_macros(app, config) -> None:
+    mj = dict(config.mathjax3_config or {})
+    tex = dict(mj.get("tex", {}))
+    tex["macros"] = {**tex.get("macros", {}), **tex_macros()}
+    mj["tex"] = tex
+    config.mathjax3_config = mj
 
 
 def _plotly_js(dest: Path) -> Path:
@@ -97,6 +114,7 @@ def _dedupe_scripts(app, pagename, templatename, context, doctree) -> None:
 
 
 def setup(app):
+    app.connect("config-inited", _set_macros)
     app.connect("builder-inited", _setup_assets)
     app.connect("html-page-context", _dedupe_scripts, priority=900)  # after the theme adds its scripts
     return {"version": "0.1", "parallel_read_safe": True, "parallel_write_safe": True}

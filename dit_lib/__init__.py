@@ -30,6 +30,6 @@ from .data import GaussianMixture, SubspaceData, default_mixture, estimate_subsp
 from .diffusion import beta, forward_sample, sigma
 from .figures import setup_notebook
 from .patches import patch_choices, patch_geometry, patchify, token_entry_bound, unpatchify
-from .widgets import explorer
+from .widgets import LiveRange, explorer
 
 __version__ = "0.1.0"

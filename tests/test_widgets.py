@@ -36,13 +36,83 @@ def test_static_explorer_html_uses_page_plotly_and_wires_sliders():
     assert set(combos) == {"0_0", "1_0"}
 
 
-def test_live_explorer_builds_widgets_for_every_parameter():
+def test_live_controls_offer_exactly_the_grid_unless_a_range_is_declared():
     import ipywidgets as W
 
-    box = dl.explorer(make, {"B": [0.5, 1.0, 2.0], "L": [4, 8, 16]}, mode="live", live={"L": [4, 8, 16, 32]})
-    sliders = box.children[0].children
-    assert isinstance(sliders[0], W.FloatSlider) and sliders[0].max == 2.0
-    assert isinstance(sliders[1], W.SelectionSlider) and list(sliders[1].options) == [4, 8, 16, 32]
+    grid = {"B": [0.5, 0.56875, 1.0], "L": [4, 8, 16]}
+    ex = dl.explorer(make, grid, mode="live", live={"L": [4, 8, 16, 32]})
+    assert isinstance(ex, widgets.LiveExplorer)
+    B, L = ex.controls["B"], ex.controls["L"]
+    # unevenly spaced decimals: a slider over exactly those values, never a continuous one
+    assert isinstance(B, W.SelectionSlider) and [v for _, v in B.options] == grid["B"]
+    assert isinstance(L, W.SelectionSlider) and [v for _, v in L.options] == [4, 8, 16, 32]
+    ex = dl.explorer(make, grid, mode="live", live={"B": dl.LiveRange(0.25, 3.0, 0.05), "L": (4, 64, 4)},
+                     initial={"B": 1.0})
+    assert isinstance(ex.controls["B"], W.FloatSlider) and ex.controls["B"].value == 1.0
+    assert isinstance(ex.controls["L"], W.IntSlider) and ex.controls["L"].max == 64
+    log = dl.explorer(make, grid, mode="live", live={"B": dl.LiveRange(0.01, 3.0, 0.1, log=True)})
+    assert isinstance(log.controls["B"], W.FloatLogSlider)
+
+
+def test_live_values_arrive_clean():
+    seen = []
+
+    def rec(B, L):
+        seen.append((B, L))
+        return make(B, L)
+
+    ex = dl.explorer(rec, {"B": [0.5, 1.0], "L": [4, 8]}, mode="live", live={"B": (0.5, 3.0, 0.05)})
+    fig = ex.figure(B=0.5 + 23 * 0.05, L=4)          # what a slider delivers: 1.6500000000000001
+    assert seen[-1] == (1.65, 4) and fig.layout.title.text == "B=1.65, L=4"
+    r = dl.LiveRange(0.001, 3.0, 0.05, log=True)
+    assert all(float(f"{v:.3g}") == v for v in r.stops(12)) and r.stops(12)[0] == 0.001
+    assert dl.LiveRange(8, 128, 8).stops(100) == list(range(8, 129, 8))
+
+
+def test_check_live_finds_a_lookup_that_a_slider_overruns():
+    table = {B: 2 * B for B in [0.5, 0.56875, 0.6375]}
+
+    def lookup(B, L):
+        return make(table[B], L)
+
+    assert widgets.check_live(lookup, {"B": list(table), "L": [4, 8]})["failures"] == []
+    report = widgets.check_live(lookup, {"B": list(table), "L": [4, 8]}, live={"B": (0.5, 1.0, 0.06875)})
+    assert report["failures"] and all("KeyError" in f for f in report["failures"])
+    assert report["controls"][0]["computes"] and len(report["controls"][0]["values"]) == 8
+
+
+def test_check_live_finds_a_control_that_changes_nothing():
+    report = widgets.check_live(lambda B, L: make(B, 1), {"B": [1, 2], "L": [4, 8]})
+    assert report["failures"] == ["L: the figure never changes over ['4', '8']"]
+    assert [c["distinct"] for c in report["controls"]] == [2, 1]
+
+
+def test_live_check_under_make_test_records_and_raises(tmp_path, monkeypatch):
+    monkeypatch.setenv("DIT_LIVE_CHECK", str(tmp_path))
+    dl.explorer(make, {"B": [1, 2], "L": [4, 8]}, mode="static", live={"B": (1, 10, 1)})
+    (rec,) = [json.loads(f.read_text()) for f in tmp_path.glob("*.json")]
+    assert rec["name"] == "make" and rec["failures"] == [] and len(rec["controls"][0]["values"]) == 10
+    with pytest.raises(widgets.ExplorerCheckError, match="never changes"):
+        dl.explorer(lambda B, L: make(B, 1), {"B": [1, 2], "L": [4, 8]}, mode="static")
+
+
+def test_live_range_and_check_reject_bad_input():
+    with pytest.raises(ValueError, match="min < max"):
+        dl.LiveRange(3, 1, 1)
+    with pytest.raises(ValueError, match="step"):
+        dl.LiveRange(0, 1, 0)
+    with pytest.raises(ValueError, match="min > 0"):
+        dl.LiveRange(0, 1, 0.1, log=True)
+    with pytest.raises(TypeError, match="finite number"):
+        dl.LiveRange("0", 1, 0.1)
+    with pytest.raises(ValueError, match="every grid value"):
+        dl.explorer(make, {"B": [1, 5], "L": [2]}, mode="static", live={"B": (0, 3, 1)})
+    with pytest.raises(TypeError, match="LiveRange"):
+        dl.explorer(make, {"B": [1], "L": [2]}, mode="live", live={"B": "fast"})
+    with pytest.raises(ValueError, match="stops"):
+        widgets.check_live(make, {"B": [1], "L": [2]}, stops=1)
+    with pytest.raises(TypeError, match="make_figure"):
+        widgets.check_live(None, {"B": [1]})
 
 
 def test_mode_follows_environment(monkeypatch):
