@@ -7,6 +7,9 @@
   distance about ``d/2``). Its attention weight against all the others grows like ``exp(B^2 (1 - 2h/d))``
   relative to theirs, so once ``B^2`` is of order ``log L`` the planted key dominates the output, and an
   accurate attention output reveals which key is close: an algorithm for attention solves nearest neighbour.
+* :func:`planted_batch_instance` — the batch problem behind Prop 4.1: ``L`` sign-vector queries against ``L``
+  sign-vector keys with one planted close pair (a bichromatic closest-pair instance in Hamming space); brute force
+  compares all ``L^2`` pairs.
 """
 from __future__ import annotations
 
@@ -17,7 +20,8 @@ import torch
 
 from ._checks import check_float, check_int
 
-__all__ = ["AttentionInstance", "uniform_instance", "PlantedPair", "planted_pair_instance", "planted_weight_share"]
+__all__ = ["AttentionInstance", "uniform_instance", "PlantedPair", "planted_pair_instance", "planted_weight_share",
+           "PlantedBatch", "planted_batch_instance"]
 
 
 def _device(device: str | None) -> str:
@@ -132,3 +136,71 @@ def planted_weight_share(instance: PlantedPair, *, scale: float | None = None) -
     s = 1.0 / d if scale is None else check_float("scale", scale, low=0.0, low_open=True)
     logits = s * (instance.K.double() @ instance.q.double())
     return float(torch.softmax(logits, dim=0)[instance.planted])
+
+
+@dataclass(frozen=True)
+class PlantedBatch:
+    """A batch closest-pair instance: queries ``Q`` and keys ``K`` (both ``(L, d)``, entries ``+-B``), the planted
+    pair ``(query, key)`` and its Hamming distance."""
+
+    Q: torch.Tensor
+    K: torch.Tensor
+    query: int
+    key: int
+    distance: int
+    B: float
+
+
+def planted_batch_instance(L: int, d: int, B: float, *, distance: int | None = None, seed: int = 0,
+                           dtype: torch.dtype = torch.float64, device: str | None = None) -> PlantedBatch:
+    """``L`` queries and ``L`` keys, all sign vectors ``B * {-1, +1}^d``, with one query-key pair planted close.
+
+    Chapter 4 (the hardness made concrete). Every other pair is independent and random, at Hamming distance about
+    ``d/2``; for ``d`` a large enough multiple of ``log L`` none comes as close as the planted pair, so finding the pair
+    is the bichromatic closest-pair problem in Hamming space that underlies Prop 4.1. Brute force compares all
+    ``L^2`` pairs in ``O(L^2 d)`` time; with the ``1/d`` normalisation the logit of a pair at distance ``h`` is
+    ``B^2 (1 - 2h/d)``, so attention sees the same distances.
+
+    Parameters
+    ----------
+    L, d : int
+        Number of queries (= number of keys), ``>= 2``, and dimension, ``>= 1``.
+    B : float
+        Entry bound ``> 0``.
+    distance : int, optional
+        Hamming distance of the planted pair, in ``[0, d)``; default ``d // 8``.
+    seed : int
+        Seed (signs and the planted positions), ``>= 0``.
+    dtype : torch.dtype
+    device : str, optional
+
+    Returns
+    -------
+    PlantedBatch
+
+    Raises
+    ------
+    TypeError, ValueError
+        If a size, ``B``, ``distance`` or ``seed`` is out of range.
+
+    Examples
+    --------
+    >>> inst = planted_batch_instance(64, 32, 1.0, seed=0)
+    >>> hamming = (inst.Q[inst.query] != inst.K[inst.key]).sum().item()
+    >>> hamming == inst.distance == 4
+    True
+    """
+    L = check_int("L", L, low=2)
+    d = check_int("d", d)
+    B = check_float("B", B, low=0.0, low_open=True)
+    distance = d // 8 if distance is None else check_int("distance", distance, low=0, high=d - 1)
+    seed = check_int("seed", seed, low=0, high=2**63 - 1)
+    rng = np.random.default_rng(seed)
+    Q = rng.choice([-1.0, 1.0], size=(L, d))
+    K = rng.choice([-1.0, 1.0], size=(L, d))
+    i, j = (int(v) for v in rng.integers(L, size=2))
+    K[j] = Q[i]
+    K[j, rng.choice(d, size=distance, replace=False)] *= -1
+    dev = _device(device)
+    as_t = lambda a: torch.as_tensor(B * a, dtype=dtype, device=dev)  # noqa: E731
+    return PlantedBatch(as_t(Q), as_t(K), i, j, distance, B)

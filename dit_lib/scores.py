@@ -38,6 +38,7 @@ __all__ = [
     "transition_log_density",
     "dsm_target",
     "dsm_loss",
+    "dsm_binned_minimiser",
     "WEIGHTINGS",
     "sample_pt",
     "score_error",
@@ -344,6 +345,48 @@ def dsm_loss(score: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], x0: to
     elif weighting == "sigma2":
         per = per * s[:, 0] ** 2
     return per.mean()
+
+
+def dsm_binned_minimiser(x0: np.ndarray, xt: np.ndarray, t: float, edges: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The minimiser of the DSM loss among functions that are constant on the bins of ``edges`` (one dimension).
+
+    Chapter 0 (why denoising score matching learns the score). The loss ``E (s(x_t) - target)^2`` with the target
+    ``(beta x_0 - x_t)/sigma`` of :func:`dsm_target` separates over bins; on each bin the best constant is the mean
+    of the target over the pairs ``(x_0, x_t)`` whose ``x_t`` falls in it. As the bins shrink and the sample grows this
+    tends to ``E[target | x_t] = grad log p_t(x_t)``: the minimiser is the score.
+
+    Parameters
+    ----------
+    x0, xt : arrays of shape (n, 1)
+        Clean points and their noised versions at time ``t``.
+    t : float
+        Time, ``> 0``.
+    edges : array of shape (m + 1,)
+        Increasing bin edges.
+
+    Returns
+    -------
+    (numpy.ndarray, numpy.ndarray)
+        The bin centres and the best constant on each bin, both shape ``(m,)``; NaN on a bin no ``x_t`` falls in.
+
+    Raises
+    ------
+    ValueError
+        If the arrays are not ``(n, 1)`` of one shape, ``t <= 0``, or ``edges`` are not increasing.
+    """
+    x0 = check_array("x0", x0, ndim=2, shape=(1,))
+    xt = check_array("xt", xt, ndim=2, shape=(1,))
+    edges = check_array("edges", edges, ndim=1)
+    if edges.size < 2 or np.any(np.diff(edges) <= 0):
+        raise ValueError(f"edges must hold at least two strictly increasing values, got {edges.size} values")
+    target = dsm_target(x0, xt, t)[:, 0]
+    idx = np.digitize(xt[:, 0], edges) - 1
+    inside = (idx >= 0) & (idx < edges.size - 1)
+    sums = np.bincount(idx[inside], weights=target[inside], minlength=edges.size - 1)
+    counts = np.bincount(idx[inside], minlength=edges.size - 1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        means = np.where(counts > 0, sums / counts, np.nan)
+    return (edges[:-1] + edges[1:]) / 2, means
 
 
 # --------------------------------------------------------------------------------------------------------------
