@@ -16,7 +16,8 @@ import numpy as np
 import scipy.linalg
 from scipy.special import logsumexp
 
-from ._checks import check_array, check_float, check_int, check_orthonormal, check_probabilities
+from ._checks import check_array, check_bool, check_float, check_int, check_memory, check_orthonormal, \
+    check_probabilities, check_seed
 
 __all__ = [
     "random_orthonormal_basis",
@@ -62,6 +63,8 @@ def random_orthonormal_basis(D: int, d0: int, seed: int = 0) -> np.ndarray:
     """
     D = check_int("D", D)
     d0 = check_int("d0", d0, high=D)
+    seed = check_seed(seed)
+    check_memory("D, d0", 3 * D * d0, what=f"a {D} x {d0} Gaussian matrix and its QR factors")
     rng = np.random.default_rng(seed)
     q, r = np.linalg.qr(rng.standard_normal((D, d0)))
     return q * np.sign(np.diag(r))
@@ -127,6 +130,8 @@ class GaussianMixture:
     def sample(self, n: int, seed: int = 0) -> np.ndarray:
         """Draw ``n`` samples, shape ``(n, dim)``."""
         n = check_int("n", n)
+        seed = check_seed(seed)
+        check_memory("n", 3 * n * self.dim, what=f"{n} samples of dimension {self.dim}")
         rng = np.random.default_rng(seed)
         comp = rng.choice(self.n_components, size=n, p=self.weights)
         z = rng.standard_normal((n, self.dim))
@@ -190,6 +195,8 @@ def default_mixture(d0: int, n_components: int = 3, *, separation: float = 2.0, 
     K = check_int("n_components", n_components)
     separation = check_float("separation", separation, low=0.0)
     spread = check_float("spread", spread, low=0.0, low_open=True)
+    seed = check_seed(seed)
+    check_memory("d0, n_components", 3 * K * d0 * d0, what=f"{K} covariance matrices of size {d0} x {d0}")
     rng = np.random.default_rng(seed)
     means = rng.standard_normal((K, d0))
     means *= separation / np.linalg.norm(means, axis=1, keepdims=True)
@@ -230,7 +237,7 @@ class SubspaceData:
     def random(cls, D: int, d0: int, n_components: int = 3, *, seed: int = 0, **mixture_kw) -> "SubspaceData":
         """A random subspace of ``R^D`` with a :func:`default_mixture` latent (chapter 1)."""
         basis = random_orthonormal_basis(D, d0, seed=seed)
-        return cls(basis, default_mixture(d0, n_components, seed=seed + 1, **mixture_kw))
+        return cls(basis, default_mixture(d0, n_components, seed=check_seed(seed + 1), **mixture_kw))
 
     @property
     def D(self) -> int:
@@ -249,6 +256,9 @@ class SubspaceData:
         With ``return_latent=True`` returns ``(x, h)``.
         """
         noise = check_float("noise", noise, low=0.0)
+        return_latent = check_bool("return_latent", return_latent)
+        n = check_int("n", n)
+        check_memory("n", 2 * n * (self.D + self.d0), what=f"{n} samples in R^{self.D}")
         h = self.latent.sample(n, seed=seed)
         x = h @ self.basis.T
         if noise > 0:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._checks import check_array, check_float
+from ._checks import check_array, check_float, check_seed
 
 __all__ = ["beta", "sigma", "forward_sample"]
 
@@ -41,5 +41,5 @@ def forward_sample(x0: np.ndarray, t: float, seed: int = 0) -> np.ndarray:
     """
     x0 = check_array("x0", x0, ndim=2)
     t = check_float("t", t, low=0.0, low_open=True)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check_seed(seed))
     return beta(t) * x0 + np.sqrt(sigma(t)) * rng.standard_normal(x0.shape)

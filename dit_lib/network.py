@@ -40,10 +40,26 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils import parametrizations
 
-from ._checks import check_float, check_int, check_orthonormal
-from .patches import patch_geometry, patchify, unpatchify
+from ._checks import check_array, check_attention_inputs, check_bool, check_float, check_int, check_memory, \
+    check_orthonormal, check_tensor, is_trusted, trusted
+from .patches import _patchify, _unpatchify, patch_geometry
 
 __all__ = ["ExactAttention", "FunctionAttention", "MultiHeadAttention", "DiTBlock", "TimeEmbedding", "LatentDiT"]
+
+#: Deepest network accepted (a guard against loops that would build millions of blocks).
+MAX_BLOCKS = 1024
+
+
+def _check_like(name: str, x: torch.Tensor, ref: torch.Tensor) -> None:
+    """``x`` must have the dtype and device of the module's parameters ``ref``."""
+    if x.dtype != ref.dtype or x.device != ref.device:
+        raise TypeError(f"{name} must have the module's dtype and device ({ref.dtype} on {ref.device}), got "
+                        f"{x.dtype} on {x.device}; convert the input, or the module with .to(...)")
+
+
+def _check_record(record: Any) -> None:
+    if record is not None and not isinstance(record, list):
+        raise TypeError(f"record must be None or a list that receives each block's (q, k), got {type(record).__name__}")
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -64,6 +80,8 @@ class ExactAttention(nn.Module):
         self.scale = None if scale is None else check_float("scale", scale, low=0.0, low_open=True)
 
     def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        if not is_trusted():
+            check_attention_inputs(q, k, v, names=("q", "k", "v"))
         scale = self.scale if self.scale is not None else 1.0 / q.shape[-1]
         return F.scaled_dot_product_attention(q, k, v, scale=scale)
 
@@ -81,7 +99,14 @@ class FunctionAttention(nn.Module):
         self.fn = fn
 
     def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-        return self.fn(q, k, v)
+        if not is_trusted():
+            check_attention_inputs(q, k, v, names=("q", "k", "v"))
+        out = self.fn(q, k, v)
+        want = tuple(q.shape[:-1]) + (v.shape[-1],)
+        if not isinstance(out, torch.Tensor) or tuple(out.shape) != want:
+            got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+            raise ValueError(f"fn must return a tensor of shape (..., L_q, d_v) = {want}, got {got}")
+        return out
 
 
 def _as_attention(attention: Any) -> nn.Module:
@@ -89,7 +114,15 @@ def _as_attention(attention: Any) -> nn.Module:
         return ExactAttention()
     if isinstance(attention, nn.Module):
         return attention
+    if not callable(attention):
+        raise TypeError(f"attention must be None, a torch module or a callable (q, k, v) -> out, "
+                        f"got {type(attention).__name__} {attention!r}")
     return FunctionAttention(attention)
+
+
+def _check_parameters(names: str, count: float) -> None:
+    """Size guard for a network: its float32 parameters with gradients and Adam state (about 16 bytes each)."""
+    check_memory(names, count, 16, what=f"{float(count):.3g} parameters with gradients and optimiser state")
 
 
 class MultiHeadAttention(nn.Module):
@@ -106,6 +139,7 @@ class MultiHeadAttention(nn.Module):
         self.heads = check_int("heads", heads)
         self.head_dim = check_int("head_dim", head_dim)
         rm = self.heads * self.head_dim
+        _check_parameters("d, heads, head_dim", 4 * self.d * rm)
         self.key = nn.Linear(d, rm, bias=False)
         self.query = nn.Linear(d, rm, bias=False)
         self.value = nn.Linear(d, rm, bias=False)
@@ -116,11 +150,18 @@ class MultiHeadAttention(nn.Module):
         n, L, _ = z.shape
         return z.view(n, L, self.heads, self.head_dim).transpose(1, 2)
 
+    def _check_Y(self, Y: Any) -> None:
+        if not is_trusted():
+            check_tensor("Y", Y, ndim=3, shape=(None, self.d))
+            _check_like("Y", Y, self.key.weight)
+
     def project(self, Y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Queries, keys, values ``(n, r, L, m)``: rows of ``W_Q^i Y``, ``W_K^i Y``, ``W_V^i Y`` per head."""
+        self._check_Y(Y)
         return self._split(self.query(Y)), self._split(self.key(Y)), self._split(self.value(Y))
 
     def forward(self, Y: torch.Tensor) -> torch.Tensor:
+        """Multi-head attention of tokens ``Y`` (shape ``(n, L, d)``), same shape out."""
         q, k, v = self.project(Y)
         o = self.attention(q, k, v)                       # (n, r, L, m): the swappable part
         n, r, L, m = o.shape
@@ -146,10 +187,25 @@ class DiTBlock(nn.Module):
     def __init__(self, d: int, heads: int, head_dim: int, ff_width: int, attention: Any = None):
         super().__init__()
         self.attn = MultiHeadAttention(d, heads, head_dim, attention)
-        self.ff_in = nn.Linear(d, check_int("ff_width", ff_width))
+        ff_width = check_int("ff_width", ff_width)
+        _check_parameters("d, ff_width", 2 * d * ff_width)
+        self.ff_in = nn.Linear(d, ff_width)
         self.ff_out = nn.Linear(ff_width, d)
 
     def forward(self, X: torch.Tensor, mod: torch.Tensor, record: list | None = None) -> torch.Tensor:
+        """One block on tokens ``X`` ``(n, L, d)`` with modulations ``mod`` ``(n, 5 d)``; appends ``(q, k)`` to
+        ``record`` (a list) when given."""
+        if not is_trusted():
+            d = self.attn.d
+            check_tensor("X", X, ndim=3, shape=(None, d))
+            _check_like("X", X, self.ff_in.weight)
+            check_tensor("mod", mod, ndim=2, shape=(5 * d,))
+            if mod.shape[0] != X.shape[0]:
+                raise ValueError(f"mod must have one row per item of X ({X.shape[0]}), got shape {tuple(mod.shape)}")
+            _check_like("mod", mod, self.ff_in.weight)
+            _check_record(record)
+            with trusted():
+                return self.forward(X, mod, record)
         a1, g1, a2, c2, g2 = mod.unsqueeze(1).chunk(5, dim=-1)    # each (n, 1, d): same for every token
         Y = X * (1 + a1)
         if record is not None:
@@ -169,14 +225,22 @@ class TimeEmbedding(nn.Module):
 
     def __init__(self, n_out: int, features: int = 16, hidden: int = 32):
         super().__init__()
+        n_out = check_int("n_out", n_out)
         features = check_int("time_features", features, low=2)
         hidden = check_int("time_hidden", hidden)
+        _check_parameters("time_features, time_hidden, n_out", (features + 1) * hidden + (hidden + 1) * n_out)
         self.register_buffer("freqs", 2.0 ** torch.linspace(-3, 1, features // 2))
         self.mlp = nn.Sequential(nn.Linear(2 * (features // 2) + 1, hidden), nn.SiLU(), nn.Linear(hidden, n_out))
         nn.init.zeros_(self.mlp[-1].weight)
         nn.init.zeros_(self.mlp[-1].bias)
 
     def forward(self, t: torch.Tensor) -> torch.Tensor:
+        """Modulations ``(n, n_out)`` for times ``t`` of shape ``(n,)``, all ``> 0``."""
+        if not is_trusted():
+            check_tensor("t", t, ndim=1)
+            _check_like("t", t, self.freqs)
+            if bool((t <= 0).any()):
+                raise ValueError(f"t must be > 0 (times in (0, T]), got minimum {float(t.min()):.3g}")
         u = torch.log(-torch.expm1(-t))[:, None]              # log sigma(t)
         ang = u * self.freqs
         return self.mlp(torch.cat([u, torch.sin(ang), torch.cos(ang)], dim=1))
@@ -219,12 +283,21 @@ class LatentDiT(nn.Module):
         super().__init__()
         self.D = check_int("D", D)
         self.d0 = check_int("d0", d0, high=self.D)
-        self.geometry = patch_geometry(self.d0, patch)
-        self.patch = int(patch)
+        self.patch = check_int("patch", patch)
+        self.geometry = patch_geometry(self.d0, self.patch)
         d, L = self.geometry.d, self.geometry.L
         self.hparams = dict(D=self.D, d0=self.d0, patch=self.patch, heads=check_int("heads", heads),
                             head_dim=check_int("head_dim", head_dim), ff_width=check_int("ff_width", ff_width),
-                            blocks=check_int("blocks", blocks), time_features=time_features, time_hidden=time_hidden)
+                            blocks=check_int("blocks", blocks, high=MAX_BLOCKS),
+                            time_features=check_int("time_features", time_features, low=2),
+                            time_hidden=check_int("time_hidden", time_hidden))
+        train_basis = check_bool("train_basis", train_basis)
+        if attention is not None:
+            _as_attention(attention)  # refuse a bad attention before anything is built
+        rm = heads * head_dim
+        n_params = (self.D * self.d0 + L * d + blocks * (4 * d * rm + 2 * d * ff_width + ff_width + d)
+                    + (time_features + 1) * time_hidden + (time_hidden + 1) * (5 * blocks + 2) * d)
+        _check_parameters("D, d0, heads, head_dim, ff_width, blocks, time_features, time_hidden", n_params)
         # W_B: an nn.Linear(d0 -> D) whose (D, d0) weight the parametrization keeps orthonormal.
         # Cayley map: the cheapest of torch's maps for a tall D x d0 weight (measured), exact to float precision.
         self.encoder = parametrizations.orthogonal(nn.Linear(self.d0, self.D, bias=False), orthogonal_map="cayley")
@@ -253,14 +326,29 @@ class LatentDiT(nn.Module):
         return self.geometry.L
 
     def _times(self, t: Any, n: int, like: torch.Tensor) -> torch.Tensor:
-        t = torch.as_tensor(t, dtype=like.dtype, device=like.device)
+        """Times as a ``(n,)`` tensor of ``like``'s dtype and device; checked unless the caller is trusted."""
+        if is_trusted():
+            t = torch.as_tensor(t, dtype=like.dtype, device=like.device)
+            return t.expand(n) if t.ndim == 0 else t
+        if isinstance(t, torch.Tensor):
+            t = check_tensor("t", t, ndim=(0, 1)).to(dtype=like.dtype, device=like.device)
+        elif isinstance(t, np.ndarray):
+            t = torch.as_tensor(check_array("t", t, ndim=(0, 1)), dtype=like.dtype, device=like.device)
+        else:
+            t = torch.tensor(check_float("t", t, low=0.0, low_open=True), dtype=like.dtype, device=like.device)
         if t.ndim == 0:
             t = t.expand(n)
         if t.shape != (n,):
             raise ValueError(f"t must be a scalar or have shape ({n},), got {tuple(t.shape)}")
-        if torch.any(t <= 0):
-            raise ValueError("t must be > 0 (times in (0, T])")
+        if bool((t <= 0).any()):
+            raise ValueError(f"t must be > 0 (times in (0, T]), got minimum {float(t.min()):.3g}")
         return t
+
+    def _check_input(self, name: str, x: Any, width: int) -> None:
+        check_tensor(name, x, ndim=2)
+        if x.shape[1] != width:
+            raise ValueError(f"{name} must have shape (n, {width}), got {tuple(x.shape)}")
+        _check_like(name, x, self.pos_embedding)
 
     def _modulations(self, t: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
         emb = self.time_embedding(t)
@@ -271,8 +359,16 @@ class LatentDiT(nn.Module):
         """``f_T``: token matrices ``(n, d, L)`` (the paper's columns) to ``(n, d, L)``.
 
         The blocks run on ``X + E``; ``E`` is subtracted from their output and a final per-channel scale and shift
-        (functions of ``t``) is applied.
+        (functions of ``t``) is applied. ``t`` has shape ``(n,)``; ``record``, a list, receives each block's
+        ``(q, k)``.
         """
+        if not is_trusted():
+            check_tensor("X", X, ndim=3, shape=(self.d, self.L))
+            _check_like("X", X, self.pos_embedding)
+            t = self._times(t, X.shape[0], X)
+            _check_record(record)
+            with trusted():
+                return self.transformer(X, t, record)
         Z = X.transpose(1, 2) + self.pos_embedding                    # rows are tokens: (n, L, d)
         mods, final = self._modulations(t)
         for block, mod in zip(self.blocks, mods):
@@ -285,19 +381,22 @@ class LatentDiT(nn.Module):
 
     def f(self, hbar: torch.Tensor, t: Any) -> torch.Tensor:
         """The latent map ``f = R^{-1} o f_T o R`` of Def. 3.1: ``(n, d0)`` to ``(n, d0)``."""
-        if hbar.ndim != 2 or hbar.shape[1] != self.d0:
-            raise ValueError(f"hbar must have shape (n, d0) = (n, {self.d0}), got {tuple(hbar.shape)}")
+        if not is_trusted():
+            self._check_input("hbar", hbar, self.d0)
         t = self._times(t, hbar.shape[0], hbar)
-        return unpatchify(self.transformer(patchify(hbar, self.patch), t), self.patch)
+        g = self.geometry
+        with trusted():
+            return _unpatchify(self.transformer(_patchify(hbar, g), t), g.p, g.i // g.p)
 
     def forward(self, x: torch.Tensor, t: Any) -> torch.Tensor:
         """The score ``s_W(x, t) = (W_B f(W_B^T x, t) - x) / sigma(t)`` (Def. 3.3), shape ``(n, D)``."""
-        if x.ndim != 2 or x.shape[1] != self.D:
-            raise ValueError(f"x must have shape (n, D) = (n, {self.D}), got {tuple(x.shape)}")
+        if not is_trusted():
+            self._check_input("x", x, self.D)
         t = self._times(t, x.shape[0], x)
         W = self.W_B
         hbar = x @ W                                                   # W_B^T x, row-wise
-        return (self.f(hbar, t) @ W.T - x) / -torch.expm1(-t)[:, None]
+        with trusted():
+            return (self.f(hbar, t) @ W.T - x) / -torch.expm1(-t)[:, None]
 
     def set_basis(self, basis: np.ndarray) -> "LatentDiT":
         """Set ``W_B`` to an orthonormal ``(D, d0)`` basis, in the model's current dtype; returns self."""
@@ -322,11 +421,11 @@ class LatentDiT(nn.Module):
 
         Their largest absolute entry is the entry bound ``B`` of the computational chapters.
         """
-        if x.ndim != 2 or x.shape[1] != self.D:
-            raise ValueError(f"x must have shape (n, D) = (n, {self.D}), got {tuple(x.shape)}")
+        self._check_input("x", x, self.D)
         t = self._times(t, x.shape[0], x)
         record: list = []
-        self.transformer(patchify(x @ self.W_B, self.patch), t, record)
+        with trusted():
+            self.transformer(_patchify(x @ self.W_B, self.geometry), t, record)
         return record
 
     @torch.no_grad()

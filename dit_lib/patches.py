@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import torch
 
-from ._checks import check_int
+from ._checks import check_array, check_int, check_tensor, check_work
 
 __all__ = ["PatchGeometry", "patch_geometry", "patch_choices", "patchify", "unpatchify", "token_entry_bound"]
 
@@ -27,6 +28,14 @@ class PatchGeometry:
 
     i: int
     p: int
+
+    def __post_init__(self) -> None:
+        i = check_int("i", self.i)
+        p = check_int("p", self.p)
+        if i % p:
+            raise ValueError(f"p must divide the image side i = {i}{_allowed_sides(i)}, got p = {p}")
+        object.__setattr__(self, "i", i)
+        object.__setattr__(self, "p", p)
 
     @property
     def d0(self) -> int:
@@ -44,6 +53,17 @@ class PatchGeometry:
         return (self.i // self.p) ** 2
 
 
+def _divisors(i: int) -> list[int]:
+    """Divisors of ``i`` in increasing order, by trial division up to ``sqrt(i)`` (the caller bounds ``i``)."""
+    small = [q for q in range(1, math.isqrt(i) + 1) if i % q == 0]
+    return small + [i // q for q in reversed(small) if q * q != i]
+
+
+def _allowed_sides(i: int) -> str:
+    """The allowed patch sides for an error message, when listing them is cheap (``sqrt(i) <= 10^6`` divisions)."""
+    return f"; allowed patch sides are {_divisors(i)}" if math.isqrt(i) <= 10**6 else ""
+
+
 def patch_geometry(d0: int, p: int) -> PatchGeometry:
     """Check that a latent of dimension ``d0`` is a square image whose side the patch side ``p`` divides.
 
@@ -59,16 +79,38 @@ def patch_geometry(d0: int, p: int) -> PatchGeometry:
     i = math.isqrt(d0)
     if i * i != d0:
         raise ValueError(f"d0 must be a perfect square (the latent is an i x i image), got d0 = {d0}")
-    if i % p:
-        divisors = [q for q in range(1, i + 1) if i % q == 0]
-        raise ValueError(f"p must divide the image side i = {i}; allowed patch sides are {divisors}, got p = {p}")
     return PatchGeometry(i=i, p=p)
 
 
 def patch_choices(d0: int) -> list[PatchGeometry]:
     """All patch geometries of a square latent of dimension ``d0``: the (d, L) trade-offs with ``d L = d0`` (chapter 1)."""
     i = patch_geometry(d0, 1).i
-    return [PatchGeometry(i=i, p=p) for p in range(1, i + 1) if i % p == 0]
+    check_work("d0", math.isqrt(i), what=f"listing the divisors of the image side i = {i} by trial division")
+    return [PatchGeometry(i=i, p=p) for p in _divisors(i)]
+
+
+def _checked_batch(name: str, x: Any, min_ndim: int) -> Any:
+    """A numpy array or torch tensor of real numbers with at least ``min_ndim`` axes, all finite.
+
+    Integer arrays and tensors are kept as they are on purpose: the reshape is a permutation of entries.
+    """
+    if isinstance(x, torch.Tensor):
+        if x.is_floating_point():
+            return check_tensor(name, x, min_ndim=min_ndim)
+        if x.dtype == torch.bool or x.is_complex():
+            raise TypeError(f"{name} must hold real numbers, got dtype {x.dtype}")
+        if x.dim() < min_ndim:
+            raise ValueError(f"{name} must have at least {min_ndim} dimensions, got shape {tuple(x.shape)}")
+        return x
+    if not isinstance(x, np.ndarray):
+        raise TypeError(f"{name} must be a numpy array or torch tensor, got {type(x).__name__}")
+    if x.dtype.kind in "iu":
+        arr = x
+    else:
+        arr = check_array(name, x)
+    if arr.ndim < min_ndim:
+        raise ValueError(f"{name} must have at least {min_ndim} dimensions, got shape {arr.shape}")
+    return arr
 
 
 def _permute(x: Any, axes: tuple[int, ...]) -> Any:
@@ -87,9 +129,18 @@ def patchify(h: Any, p: int) -> Any:
     >>> X[:, 0]                             # the top-left patch
     array([0., 1., 4., 5.])
     """
-    if not hasattr(h, "shape") or len(h.shape) < 1:
-        raise TypeError(f"h must be a numpy array or torch tensor with a last axis of size d0, got {type(h).__name__}")
-    g = patch_geometry(int(h.shape[-1]), p)
+    h = _checked_batch("h", h, 1)
+    try:
+        g = patch_geometry(int(h.shape[-1]), p)
+    except ValueError as exc:
+        if "d0" not in str(exc):
+            raise
+        raise ValueError(f"h must have a last axis of size d0 = i^2 (a square image), got shape {tuple(h.shape)}") from None
+    return _patchify(h, g)
+
+
+def _patchify(h: Any, g: PatchGeometry) -> Any:
+    """:func:`patchify` on checked input."""
     lead = tuple(h.shape[:-1])
     n = g.i // g.p
     x = h.reshape(*lead, n, g.p, n, g.p)              # (..., a, u, b, v)
@@ -103,8 +154,7 @@ def unpatchify(X: Any, p: int | None = None) -> Any:
 
     ``p`` defaults to ``sqrt(d)``; if given it must match.
     """
-    if not hasattr(X, "shape") or len(X.shape) < 2:
-        raise TypeError(f"X must be an array or tensor of shape (..., d, L), got {type(X).__name__}")
+    X = _checked_batch("X", X, 2)
     d, L = int(X.shape[-2]), int(X.shape[-1])
     p_from_d = math.isqrt(d)
     n = math.isqrt(L)
@@ -114,7 +164,12 @@ def unpatchify(X: Any, p: int | None = None) -> Any:
         raise ValueError(f"X.shape[-1] = L must be a perfect square (i/p)^2, got L = {L}")
     if p is not None and check_int("p", p) != p_from_d:
         raise ValueError(f"p must equal sqrt(d) = {p_from_d}, got p = {p}")
-    p = p_from_d
+    return _unpatchify(X, p_from_d, n)
+
+
+def _unpatchify(X: Any, p: int, n: int) -> Any:
+    """:func:`unpatchify` on checked input (``d = p^2`` rows, ``L = n^2`` columns)."""
+    d, L = p * p, n * n
     lead = tuple(X.shape[:-2])
     k = len(lead)
     x = X.reshape(*lead, p, p, n, n)                  # (..., u, v, a, b)

@@ -21,7 +21,8 @@ function ``call(value)`` that calls the target with that one argument set to ``v
   None (unless ``none_ok``) and the values just outside the interval;
 * ``seeds(call)``                       -- ``seed`` = -1, 2**64, 1.5, "0", True;
 * ``arrays(arg, call, good)`` / ``tensors(arg, call, good)`` -- a string, None, ``good`` with NaN, with inf, with an
-  extra leading axis (tensors also: an integer tensor);
+  extra leading axis (left out with ``batch_ok=True``); tensors also an integer tensor (left out with ``int_ok=True``);
+  None is left out with ``none_ok=True``;
 * ``choices(arg, call)``                -- an unknown string, 3, None;
 * ``callables(arg, call)``              -- 3, "f", None;
 * ``devices(call)``                     -- ``device`` = "nonsense", 3;
@@ -130,13 +131,15 @@ def _with(good, value):
     return out
 
 
-def arrays(arg, call, good):
+def arrays(arg, call, good, batch_ok=False, none_ok=False):
     good = np.asarray(good, dtype=float)
-    return _Spec(arg, call, ("abc", None, _with(good, NAN), _with(good, INF), good[None]))
+    return _Spec(arg, call, ("abc", _with(good, NAN), _with(good, INF)) + (() if none_ok else (None,))
+                 + (() if batch_ok else (good[None],)))
 
 
-def tensors(arg, call, good):
-    return _Spec(arg, call, ("abc", None, _with(good, NAN), _with(good, INF), good[None], good.round().long()))
+def tensors(arg, call, good, batch_ok=False, int_ok=False, none_ok=False):
+    return _Spec(arg, call, ("abc", _with(good, NAN), _with(good, INF)) + (() if none_ok else (None,))
+                 + (() if batch_ok else (good[None],)) + (() if int_ok else (good.round().long(),)))
 
 
 def choices(arg, call):
@@ -289,7 +292,6 @@ CASES: dict[str, list[_Spec]] = {
         seeds(lambda v: F.mix.sample(3, seed=v)),
         huge("n", lambda v: F.mix.sample(v), 10**12),
     ],
-    "data.GaussianMixture.second_moment": [bad("self", lambda v: data.GaussianMixture.second_moment(v), None, 3)],
     "data.GaussianMixture.log_density": [
         arrays("h", lambda v: F.mix.log_density(v), F.hbar),
         bad("h", lambda v: F.mix.log_density(v), F.hbar[:, :1]),
@@ -362,27 +364,59 @@ CASES: dict[str, list[_Spec]] = {
         ints("p", lambda v: patches.patch_geometry(16, v)),
         bad("d0", lambda v: patches.patch_geometry(v, 1), 15),
         bad("p", lambda v: patches.patch_geometry(16, v), 3),
-        huge("d0", lambda v: patches.patch_geometry(v, 3), 10**18),
+        huge("p", lambda v: patches.patch_geometry(10**18, v), 3),
     ],
     "patches.patch_choices": [
         ints("d0", patches.patch_choices),
-        huge("d0", patches.patch_choices, 10**18),
+        huge("d0", patches.patch_choices, 10**40),
+    ],
+    # ---- issue 13: the primer's Langevin sampler and binned DSM minimiser; the batch closest-pair instance
+    "sampling.langevin": [
+        callables("score_fn", lambda v: sampling.langevin(v, np.zeros((3, 1)), step=0.1, steps=2)),
+        arrays("x0", lambda v: sampling.langevin(lambda x: -x, v, step=0.1, steps=2), np.zeros((3, 1))),
+        floats("step", lambda v: sampling.langevin(lambda x: -x, np.zeros((3, 1)), step=v, steps=2), low=0.0,
+               low_open=True),
+        ints("steps", lambda v: sampling.langevin(lambda x: -x, np.zeros((3, 1)), step=0.1, steps=v)),
+        seeds(lambda v: sampling.langevin(lambda x: -x, np.zeros((3, 1)), step=0.1, steps=2, seed=v)),
+        bad("score_fn", lambda v: sampling.langevin(v, np.zeros((3, 1)), step=0.1, steps=2),
+            lambda x: x[:1], lambda x: x * np.nan),
+    ],
+    "scores.dsm_binned_minimiser": [
+        arrays("x0", lambda v: scores.dsm_binned_minimiser(v, np.ones((4, 1)), 1.0, np.array([0.0, 2.0])),
+               np.zeros((4, 1))),
+        arrays("xt", lambda v: scores.dsm_binned_minimiser(np.zeros((4, 1)), v, 1.0, np.array([0.0, 2.0])),
+               np.ones((4, 1))),
+        floats("t", lambda v: scores.dsm_binned_minimiser(np.zeros((4, 1)), np.ones((4, 1)), v, np.array([0.0, 2.0])),
+               low=0.0, low_open=True),
+        arrays("edges", lambda v: scores.dsm_binned_minimiser(np.zeros((4, 1)), np.ones((4, 1)), 1.0, v),
+               np.array([0.0, 2.0])),
+        bad("edges", lambda v: scores.dsm_binned_minimiser(np.zeros((4, 1)), np.ones((4, 1)), 1.0, v),
+            np.array([2.0, 0.0]), np.array([1.0])),
+    ],
+    "instances.planted_batch_instance": [
+        ints("L", lambda v: instances.planted_batch_instance(v, 8, 1.0), low=2),
+        ints("d", lambda v: instances.planted_batch_instance(16, v, 1.0)),
+        floats("B", lambda v: instances.planted_batch_instance(16, 8, v), low=0.0, low_open=True),
+        ints("distance", lambda v: instances.planted_batch_instance(16, 8, 1.0, distance=v), low=0, high=7,
+             none_ok=True),
+        seeds(lambda v: instances.planted_batch_instance(16, 8, 1.0, seed=v)),
     ],
     "patches.patchify": [
-        arrays("h", lambda v: patches.patchify(v, 2), F.h),
-        tensors("h", lambda v: patches.patchify(v, 2), torch.tensor(F.h)),
-        bad("h", lambda v: patches.patchify(v, 2), np.zeros((1, 15))),
+        arrays("h", lambda v: patches.patchify(v, 2), F.h, batch_ok=True),
+        tensors("h", lambda v: patches.patchify(v, 2), torch.tensor(F.h), batch_ok=True, int_ok=True),
+        bad("h", lambda v: patches.patchify(v, 2), np.zeros((1, 15)), [0.0] * 16, np.zeros(16, dtype=bool)),
         ints("p", lambda v: patches.patchify(F.h, v)),
     ],
     "patches.unpatchify": [
-        arrays("X", lambda v: patches.unpatchify(v), patches.patchify(F.h, 2)),
-        tensors("X", lambda v: patches.unpatchify(v), patches.patchify(torch.tensor(F.h), 2)),
+        arrays("X", lambda v: patches.unpatchify(v), patches.patchify(F.h, 2), batch_ok=True),
+        tensors("X", lambda v: patches.unpatchify(v), patches.patchify(torch.tensor(F.h), 2), batch_ok=True,
+                int_ok=True),
         bad("X", lambda v: patches.unpatchify(v), np.zeros((1, 3, 4)), np.zeros((1, 4, 3))),
         ints("p", lambda v: patches.unpatchify(patches.patchify(F.h, 2), v), none_ok=True),
         bad("p", lambda v: patches.unpatchify(patches.patchify(F.h, 2), v), 4),
     ],
     "patches.token_entry_bound": [
-        arrays("h", lambda v: patches.token_entry_bound(v, 2), F.h),
+        arrays("h", lambda v: patches.token_entry_bound(v, 2), F.h, batch_ok=True),
         ints("p", lambda v: patches.token_entry_bound(F.h, v)),
     ],
     # ---- scores
@@ -491,7 +525,6 @@ CASES: dict[str, list[_Spec]] = {
         tensors("Y", lambda v: F.mha(v), F.Y),
         bad("Y", lambda v: F.mha(v), F.Y[..., :2], F.Y[0]),
     ],
-    "network.MultiHeadAttention.head_weights": [bad("self", lambda v: network.MultiHeadAttention.head_weights(v), None)],
     "network.DiTBlock": [
         ints("d", lambda v: network.DiTBlock(v, 2, 2, 8)),
         ints("heads", lambda v: network.DiTBlock(3, v, 2, 8)),
@@ -501,10 +534,10 @@ CASES: dict[str, list[_Spec]] = {
         huge("ff_width", lambda v: network.DiTBlock(3, 2, 2, v), 10**10),
     ],
     "network.DiTBlock.forward": [
-        tensors("X", lambda v: F.block(v, torch.zeros(5, 6, 3)), F.Y),
-        tensors("mod", lambda v: F.block(F.Y, v), torch.zeros(5, 6, 3)),
-        bad("mod", lambda v: F.block(F.Y, v), torch.zeros(5, 3), torch.zeros(5, 6, 2)),
-        bad("record", lambda v: F.block(F.Y, torch.zeros(5, 6, 3), v), "rec", 3),
+        tensors("X", lambda v: F.block(v, torch.zeros(5, 15)), F.Y),
+        tensors("mod", lambda v: F.block(F.Y, v), torch.zeros(5, 15)),
+        bad("mod", lambda v: F.block(F.Y, v), torch.zeros(5, 3), torch.zeros(5, 6, 3), torch.zeros(4, 15)),
+        bad("record", lambda v: F.block(F.Y, torch.zeros(5, 15), v), "rec", 3),
     ],
     "network.TimeEmbedding": [
         ints("n_out", network.TimeEmbedding),
@@ -528,7 +561,7 @@ CASES: dict[str, list[_Spec]] = {
         ints("time_features", lambda v: network.LatentDiT(8, 4, 1, time_features=v), low=2),
         ints("time_hidden", lambda v: network.LatentDiT(8, 4, 1, time_hidden=v)),
         bad("attention", lambda v: network.LatentDiT(8, 4, 1, attention=v), 3, "exact"),
-        arrays("basis", lambda v: network.LatentDiT(8, 4, 1, basis=v), F.sd.basis),
+        arrays("basis", lambda v: network.LatentDiT(8, 4, 1, basis=v), F.sd.basis, none_ok=True),
         bad("basis", lambda v: network.LatentDiT(8, 4, 1, basis=v), 2 * F.sd.basis, F.sd.basis[:, :2]),
         bad("train_basis", lambda v: network.LatentDiT(8, 4, 1, train_basis=v), "no", None),
         huge("blocks", lambda v: network.LatentDiT(8, 4, 1, blocks=v), 10**9),
@@ -564,7 +597,6 @@ CASES: dict[str, list[_Spec]] = {
     ],
     "network.LatentDiT.folded_weights": [floats("t", lambda v: F.model.folded_weights(v), low=0.0, low_open=True)],
     "network.LatentDiT.class_norms": [floats("t", lambda v: F.model.class_norms(v), low=0.0, low_open=True)],
-    "network.LatentDiT.n_parameters": [bad("self", lambda v: network.LatentDiT.n_parameters(v), None)],
     # ---- training
     "training.default_device": [devices(training.default_device)],
     "training.train_score_model": [
@@ -817,7 +849,6 @@ CASES: dict[str, list[_Spec]] = {
                none_ok=True),
     ],
     # ---- figures, widgets, benchreport
-    "figures.is_static": [bad("(no arguments)", lambda v: figures.is_static(v), 1)],
     "figures.setup_notebook": [bad("seed_print", figures.setup_notebook, "yes", None, 2)],
     "figures.figure_html": [
         bad("fig", figures.figure_html, None, {}, "fig"),
@@ -855,7 +886,6 @@ CASES: dict[str, list[_Spec]] = {
         bad("combos", lambda v: widgets.StaticExplorer(F.fig, v, [0]), None, "c"),
         bad("state", lambda v: widgets.StaticExplorer(F.fig, {}, v), None, "s", [-1]),
     ],
-    "widgets.StaticExplorer.to_html": [bad("self", lambda v: widgets.StaticExplorer.to_html(v), None)],
     "benchreport.BenchResult": [
         bad("name", lambda v: benchreport.BenchResult(v, F.bench.path, F.bench.meta, F.bench.records), "nonsense", 3),
         bad("records", lambda v: benchreport.BenchResult("attention", F.bench.path, F.bench.meta, v), [], None, "r"),
@@ -901,15 +931,27 @@ NO_INPUT: dict[str, str] = {
     "attention.default_device": "takes no argument",
     "attention.CancellationError": "an exception class (any message is allowed)",
     "attention.CancellationWarning": "a warning class (any message is allowed)",
+    "instances.PlantedBatch": "a record returned by planted_batch_instance, which validates its fields",
     "network.ExactAttention.extra_repr": "takes no argument (torch's repr hook)",
     "efficient.PolynomialAttention.extra_repr": "takes no argument (torch's repr hook)",
     "efficient.PolynomialAttention.reset_stats": "takes no argument",
     "efficient.BoundedExactAttention.extra_repr": "takes no argument (torch's repr hook)",
+    "data.GaussianMixture.second_moment": "takes no argument",
+    "network.MultiHeadAttention.head_weights": "takes no argument",
+    "network.LatentDiT.n_parameters": "takes no argument",
+    "figures.is_static": "takes no argument (reads DIT_BOOK_BUILD)",
+    "widgets.StaticExplorer.to_html": "takes no argument",
 }
 
 ACCEPTED: list[tuple[str, str, Callable[[Any], Any], Any, str]] = [
     ("data.random_orthonormal_basis", "D", lambda v: data.random_orthonormal_basis(v, 2), np.int64(4),
      "numpy integers are integers"),
+    ("patches.patch_choices", "d0", patches.patch_choices, 10**18,
+     "the divisors of i = 10^9 come from sqrt(i) trial divisions: fast, so a huge valid square is answered"),
+    ("patches.patchify", "h", lambda v: patches.patchify(v, 2), np.arange(16),
+     "the reshape is a permutation of entries: integer arrays keep their dtype (chapter 1 draws index images)"),
+    ("patches.patchify", "h", lambda v: patches.patchify(v, 2), torch.arange(32).reshape(2, 16),
+     "integer tensors likewise; any number of leading batch axes is allowed"),
 ]
 
 
