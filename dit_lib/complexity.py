@@ -8,8 +8,11 @@ Counts are floating-point operations of the dominant terms (an exponential count
 
 The degree comes from the accuracy asked for: the smallest ``g`` whose *guaranteed* output error
 ``2 eps / (1 - eps)`` (``eps`` the relative error of ``P`` on ``[-B^2, B^2]``) is at most ``delta``.
-With ``d`` fixed, ``r`` grows like ``B^{2d}`` and the fast side is ``B <~ L^{1/(2d)}``; in the regime of
-Props 4.1–4.2 (``d ~ log L``, ``delta = 1/poly(L)``) the boundary follows ``B ~ sqrt(log L)``.
+With ``d`` fixed, ``r`` grows like ``B^{2d}`` and the fast side is ``B <~ L^{1/(2d)}``. In the regime of
+Props 4.1–4.2 (``d ~ log L``, ``delta = 1/poly(L)``) the theorems put the threshold at the scale ``sqrt(log L)``
+only asymptotically: over the lengths this model can be evaluated at, its boundary grows more slowly, like a power
+of ``log L`` well below 1/2 (chapter 4 fits about 0.3), because the accuracy term ``log(1/delta)`` of the degree
+still dominates there.
 """
 from __future__ import annotations
 
