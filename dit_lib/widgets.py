@@ -162,7 +162,7 @@ class LiveRange:
     every value of ``[min, max]`` on the step grid (every chapter's B, d, L, t explorers). The values the
     function receives are clean numbers on that grid (``1.05``, never ``1.0500000000000003``): integers when
     ``min``, ``max`` and ``step`` are all integers, otherwise floats rounded to the step's decimals (linear) or
-    to three significant digits (``log=True``, where ``step`` is in decades, like ipywidgets' FloatLogSlider).
+    to two significant digits (``log=True``, where ``step`` is in decades, like ipywidgets' FloatLogSlider).
 
     Parameters
     ----------
@@ -216,7 +216,7 @@ class LiveRange:
         if self.integer:
             return int(round(v))
         if self.log:
-            return float(f"{v:.3g}")
+            return float(f"{v:.2g}")
         decimals = max(_decimals(self.min), _decimals(self.step))
         return round(v, decimals)
 
@@ -278,7 +278,7 @@ class _Control:
             return W.IntSlider(min=r.min, max=r.min + (r.positions() - 1) * r.step, step=r.step, value=value, **kw)
         if r.log:
             lo, hi = r._span()
-            return W.FloatLogSlider(min=lo, max=hi, step=r.step, base=10, value=value, readout_format=".3g", **kw)
+            return W.FloatLogSlider(min=lo, max=hi, step=r.step, base=10, value=value, readout_format=".2g", **kw)
         decimals = max(_decimals(r.min), _decimals(r.step))
         return W.FloatSlider(min=r.min, max=r.max, step=r.step, value=value, readout_format=f".{decimals}f", **kw)
 

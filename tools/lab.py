@@ -98,7 +98,7 @@ def prepare(dest: Path = DEFAULT_DEST) -> list[Path]:
             shutil.copy2(src, out)
             continue
         if out.exists() and out.stat().st_mtime > src.stat().st_mtime:
-            print(f"lab: keeping your {out.relative_to(ROOT)} (newer than book/{rel}; delete it for a fresh copy)")
+            print(f"lab: keeping your {out} (newer than book/{rel}; delete it for a fresh copy)")
             continue
         nb = lab_notebook(json.loads(src.read_text()), front, refs)
         out.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
