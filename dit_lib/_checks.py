@@ -34,6 +34,8 @@ __all__ = [
     "check_memory",
     "check_work",
     "check_attention_inputs",
+    "check_output",
+    "MAX_STEPS",
     "trusted",
     "is_trusted",
 ]
@@ -42,6 +44,8 @@ __all__ = [
 MAX_BYTES = 8 * 2**30
 #: Size guard for work done in Python loops or exact integer arithmetic (divisor searches, binomials, blocks).
 MAX_WORK = 10**8
+#: Most steps of a Python-level loop whose body calls a network or a score (training, sampling).
+MAX_STEPS = 10**7
 #: Largest seed accepted (numpy and torch generators both take any integer in ``[0, 2**63 - 1]``).
 MAX_SEED = 2**63 - 1
 
@@ -200,6 +204,22 @@ def check_choice(name: str, value: Any, choices: Sequence[Any]) -> Any:
     if not ok:
         raise ValueError(f"{name} must be one of {list(choices)}, got {value!r}")
     return value
+
+
+def check_output(name: str, out: Any, shape: tuple) -> np.ndarray:
+    """Check what the user's callable ``name`` returned: real numbers of ``shape``, all finite; as float64."""
+    if isinstance(out, torch.Tensor):
+        out = out.detach().cpu().numpy()
+    raw = np.asarray(out)
+    if raw.dtype.kind not in "fiu":
+        raise TypeError(f"{name} must return an array of real numbers of shape {shape}, got {type(out).__name__} "
+                        f"of dtype {raw.dtype}")
+    if raw.shape != tuple(shape):
+        raise ValueError(f"{name} must return shape {tuple(shape)}, got {raw.shape}")
+    arr = raw.astype(np.float64, copy=False)
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} returned non-finite values (NaN or inf)")
+    return arr
 
 
 def check_callable(name: str, value: Any) -> Any:

@@ -27,7 +27,8 @@ from typing import Callable
 
 import numpy as np
 
-from ._checks import check_array, check_choice, check_float, check_int
+from ._checks import MAX_STEPS, check_array, check_bool, check_callable, check_choice, check_float, check_int, \
+    check_memory, check_output, check_seed
 from .diffusion import sigma
 
 __all__ = ["METHODS", "GRIDS", "time_grid", "sample", "orthogonal_variance_recursion", "langevin"]
@@ -82,7 +83,7 @@ def time_grid(T0: float, T: float, steps: int, kind: str = "geometric") -> np.nd
     array([1.  , 0.1 , 0.01])
     """
     T0, T = _check_times(T0, T)
-    steps = check_int("steps", steps)
+    steps = check_int("steps", steps, high=MAX_STEPS)
     check_choice("kind", kind, GRIDS)
     if kind == "geometric":
         ts = np.geomspace(T, T0, steps + 1)
@@ -146,13 +147,19 @@ def sample(score_fn: ScoreFn, n: int, D: int, *, T0: float = 0.01, T: float = 5.
     >>> y.shape
     (4, 3)
     """
-    if not callable(score_fn):
-        raise TypeError(f"score_fn must be callable score_fn(x, t), got {type(score_fn).__name__}")
+    check_callable("score_fn", score_fn)
     n = check_int("n", n)
     D = check_int("D", D)
     check_choice("method", method, METHODS)
+    check_choice("grid", grid, GRIDS)
+    steps = check_int("steps", steps, high=MAX_STEPS)
     ts = time_grid(T0, T, steps, grid)
     path_every = check_int("path_every", path_every)
+    return_path = check_bool("return_path", return_path)
+    seed = check_seed(seed)
+    kept = steps // path_every + 2 if return_path else 0
+    check_memory("n, D, steps", (4 + kept) * n * D, what=f"{n} x {D} samples" + (f", {kept} of them kept on the path"
+                                                                               if return_path else ""))
     rng = np.random.default_rng(seed)
     if y_T is None:
         y = rng.standard_normal((n, D))
@@ -163,11 +170,7 @@ def sample(score_fn: ScoreFn, n: int, D: int, *, T0: float = 0.01, T: float = 5.
     times, path = [float(ts[0])], [y.copy()] if return_path else []
     for k in range(steps):
         t, h = float(ts[k]), float(ts[k] - ts[k + 1])
-        s = np.asarray(score_fn(y, t), dtype=np.float64)
-        if s.shape != y.shape:
-            raise ValueError(f"score_fn must return shape {y.shape}, got {s.shape}")
-        if not np.all(np.isfinite(s)):
-            raise ValueError(f"score_fn returned non-finite values at t = {t:.4g}")
+        s = check_output("score_fn", score_fn(y, t), y.shape)
         eh = np.exp(h / 2)
         if method == "ei":      # linear part exact, score frozen at t_k
             y = eh * y + 2 * (eh - 1) * s + np.sqrt(np.expm1(h)) * rng.standard_normal(y.shape)
@@ -223,6 +226,7 @@ def orthogonal_variance_recursion(T0: float, T: float = 5.0, steps: int = 200, *
     True
     """
     check_choice("method", method, METHODS)
+    check_choice("grid", grid, GRIDS)
     start = check_float("start", start, low=0.0)
     ts = time_grid(T0, T, steps, grid)
     v = start

@@ -20,7 +20,8 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
-from ._checks import check_array, check_choice, check_float, check_int
+from ._checks import check_array, check_bool, check_callable, check_choice, check_float, check_int, check_memory, \
+    check_output, check_seed, check_tensor, is_trusted
 from .data import GaussianMixture, SubspaceData
 from .diffusion import beta, sigma
 
@@ -273,6 +274,23 @@ def transition_log_density(xt: np.ndarray, x0: np.ndarray, t: float) -> np.ndarr
     return -((xt - b * x0) ** 2).sum(1) / (2 * s) - 0.5 * D * np.log(2 * np.pi * s)
 
 
+def _times_tensor(t: Any, like: torch.Tensor) -> torch.Tensor:
+    """Times for the rows of ``like`` ``(n, D)``: a number or a floating tensor of shape ``(n,)``, all in ``(0, inf)``."""
+    n = like.shape[0]
+    if isinstance(t, torch.Tensor):
+        check_tensor("t", t, ndim=(0, 1))
+        t = t.to(dtype=like.dtype, device=like.device)
+    else:
+        t = torch.tensor(_check_t(t), dtype=like.dtype, device=like.device)
+    if t.ndim == 0:
+        t = t.expand(n)
+    if t.shape != (n,):
+        raise ValueError(f"t must be a number or have shape ({n},), got {tuple(t.shape)}")
+    if bool((t <= 0).any()):
+        raise ValueError(f"t must be > 0 (times in (0, T]), got minimum {float(t.min()):.3g}")
+    return t
+
+
 def _beta_sigma_torch(t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.exp(-t / 2), -torch.expm1(-t)
 
@@ -288,14 +306,15 @@ def dsm_target(x0, xt, t):
         If a time is not positive or the shapes of ``x0`` and ``xt`` differ.
     """
     if isinstance(x0, torch.Tensor):
-        if not isinstance(xt, torch.Tensor) or xt.shape != x0.shape:
-            raise ValueError(f"xt must be a tensor of the shape of x0 {tuple(x0.shape)}")
-        t = torch.as_tensor(t, dtype=x0.dtype, device=x0.device)
-        if torch.any(t <= 0):
-            raise ValueError("t must be > 0 (time in (0, T])")
-        if t.ndim == 1:
-            t = t[:, None]
-        b, s = _beta_sigma_torch(t)
+        check_tensor("x0", x0, ndim=2)
+        if not isinstance(xt, torch.Tensor):
+            raise TypeError(f"xt must be a tensor like x0, got {type(xt).__name__}")
+        check_tensor("xt", xt, ndim=2)
+        if xt.shape != x0.shape or xt.dtype != x0.dtype or xt.device != x0.device:
+            raise ValueError(f"xt must be a tensor of the shape, dtype and device of x0 {tuple(x0.shape)}, got "
+                             f"{tuple(xt.shape)}")
+        t = _times_tensor(t, x0)
+        b, s = _beta_sigma_torch(t[:, None])
         return (b * x0 - xt) / s
     x0 = check_array("x0", x0, ndim=2)
     xt = check_array("xt", xt, ndim=2)
@@ -329,16 +348,25 @@ def dsm_loss(score: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], x0: to
     torch.Tensor
         A scalar.
     """
-    check_choice("weighting", weighting, WEIGHTINGS)
-    if x0.ndim != 2 or noise.shape != x0.shape:
-        raise ValueError(f"x0 and noise must be tensors of one shape (n, D), got {tuple(x0.shape)} and {tuple(noise.shape)}")
-    if t.shape != (x0.shape[0],):
-        raise ValueError(f"t must have shape ({x0.shape[0]},), got {tuple(t.shape)}")
-    if torch.any(t <= 0):
-        raise ValueError("t must be > 0 (times in (0, T])")
+    check = not is_trusted()  # the training loop validates once, then calls this every step
+    if check:
+        check_callable("score", score)
+        check_choice("weighting", weighting, WEIGHTINGS)
+        check_tensor("x0", x0, ndim=2)
+        check_tensor("noise", noise, ndim=2)
+        if noise.shape != x0.shape or noise.dtype != x0.dtype or noise.device != x0.device:
+            raise ValueError(f"noise must have the shape, dtype and device of x0 {tuple(x0.shape)}, got "
+                             f"{tuple(noise.shape)} {noise.dtype}")
+        if not isinstance(t, torch.Tensor):
+            raise TypeError(f"t must be a tensor of shape ({x0.shape[0]},), got {type(t).__name__}")
+        t = _times_tensor(t, x0)
     b, s = _beta_sigma_torch(t[:, None])
     xt = b * x0 + torch.sqrt(s) * noise
-    resid = score(xt, t) - (b * x0 - xt) / s
+    out = score(xt, t)
+    if check and (not isinstance(out, torch.Tensor) or out.shape != x0.shape or not bool(torch.isfinite(out).all())):
+        got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+        raise ValueError(f"score must return a finite tensor of shape {tuple(x0.shape)}, got {got}")
+    resid = out - (b * x0 - xt) / s
     per = (resid**2).sum(1)
     if weighting == "sigma":
         per = per * s[:, 0]
@@ -396,7 +424,7 @@ def sample_pt(data: SubspaceData, n: int, t: float, seed: int = 0) -> np.ndarray
     """``n`` draws of ``x_t ~ P_t`` (clean data pushed through the forward process), shape ``(n, D)`` (chapters 2–3)."""
     data = _check_data(data)
     t = _check_t(t)
-    x0 = data.sample(n, seed=seed)
+    x0 = data.sample(n, seed=check_seed(seed))
     z = np.random.default_rng([seed, 7]).standard_normal(x0.shape)
     return float(beta(t)) * x0 + np.sqrt(float(sigma(t))) * z
 
@@ -444,8 +472,9 @@ def score_error(score_fn: Callable[[np.ndarray, float], np.ndarray], data: Subsp
         For a time outside ``(0, T]``, an empty grid, or a ``score_fn`` that returns the wrong shape.
     """
     data = _check_data(data)
-    if not callable(score_fn):
-        raise TypeError(f"score_fn must be callable, got {type(score_fn).__name__}")
+    check_callable("score_fn", score_fn)
+    relative = check_bool("relative", relative)
+    seed = check_seed(seed)
     ts = check_array("t_grid", t_grid, ndim=1)
     if ts.size == 0:
         raise ValueError("t_grid must hold at least one time")
@@ -461,9 +490,7 @@ def score_error(score_fn: Callable[[np.ndarray, float], np.ndarray], data: Subsp
         t = float(t)
         x = float(beta(t)) * x0 + np.sqrt(float(sigma(t))) * z
         exact = ambient_score(data, x, t)
-        got = np.asarray(score_fn(x, t), dtype=np.float64)
-        if got.shape != x.shape:
-            raise ValueError(f"score_fn must return shape {x.shape}, got {got.shape}")
+        got = check_output("score_fn", score_fn(x, t), x.shape)
         err = np.sqrt(np.mean(((got - exact) ** 2).sum(1)))
         out[j] = err / np.sqrt(np.mean((exact**2).sum(1))) if relative else err
     return out

@@ -14,7 +14,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ._checks import check_array, check_choice, check_float, check_int
+from ._checks import MAX_STEPS, check_array, check_bool, check_choice, check_device, check_float, check_int, \
+    check_memory, check_orthonormal, check_seed, trusted
 from .data import estimate_subspace
 from .figures import is_static
 from .network import LatentDiT
@@ -28,12 +29,25 @@ TIME_SAMPLINGS = ("uniform", "log")
 
 def default_device(device: Any = None) -> torch.device:
     """``device`` as a :class:`torch.device`; ``None`` gives ``"cuda"`` when available, else ``"cpu"`` (chapters 2, 3, 6)."""
-    if device is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        return torch.device(device)
-    except (TypeError, RuntimeError) as exc:
-        raise ValueError(f"device must be a torch device or a name such as 'cpu' or 'cuda', got {device!r}") from exc
+    return check_device(device)
+
+
+def _first_parameter(model: Any) -> torch.nn.Parameter:
+    """The first parameter of a score network (its dtype and device are the network's)."""
+    if not isinstance(model, torch.nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    param = next(iter(model.parameters()), None)
+    if param is None:
+        raise TypeError(f"model must be a score network with parameters (e.g. a LatentDiT), got "
+                        f"{type(model).__name__} without any")
+    return param
+
+
+def _check_training_options(steps: Any, batch_size: Any, progress: Any) -> tuple[int, int]:
+    """``steps`` and ``batch_size`` (with their size guards) and ``progress`` (None or a bool)."""
+    if progress is not None:
+        check_bool("progress", progress)
+    return check_int("steps", steps, high=MAX_STEPS), check_int("batch_size", batch_size, high=2**31 - 1)
 
 
 def train_score_model(
@@ -116,13 +130,18 @@ def train_score_model(
     x0 = check_array("x0", x0, ndim=2)
     n, D = x0.shape
     d0 = check_int("d0", d0, high=D)
-    seed = check_int("seed", seed, low=0)
+    seed = check_seed(seed)
     if isinstance(basis_init, str):
         check_choice("basis_init", basis_init, ("random", "pca"))
         basis = estimate_subspace(x0, d0) if basis_init == "pca" else None
+    elif isinstance(basis_init, np.ndarray):
+        basis = check_orthonormal("basis_init", basis_init, tol=1e-6)
+        if basis.shape != (D, d0):
+            raise ValueError(f"basis_init must have shape (D, d0) = ({D}, {d0}), got {basis.shape}")
     else:
-        basis = check_array("basis_init", basis_init, ndim=2)
+        raise TypeError(f"basis_init must be 'random', 'pca' or a (D, d0) array, got {type(basis_init).__name__}")
     dev = default_device(device)
+    _check_training_options(steps, batch_size, progress)
 
     # Initialise from a private generator so the caller's global torch RNG is left alone.
     with torch.random.fork_rng(devices=[]):
@@ -184,21 +203,20 @@ def fit_score_model(
     ValueError
         For a bad shape, non-positive sizes, ``T0`` outside ``(0, T)`` or an unknown option.
     """
-    if not isinstance(model, torch.nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    param = _first_parameter(model)
     x0 = check_array("x0", x0, ndim=2)
     n, D = x0.shape
-    steps = check_int("steps", steps)
-    batch_size = check_int("batch_size", batch_size)
+    steps, batch_size = _check_training_options(steps, batch_size, progress)
+    check_memory("batch_size", batch_size * (sum(p.numel() for p in model.parameters()) + 16 * D), 4,
+                 what="activations of one batch, a rough estimate")
     lr = check_float("lr", lr, low=0.0, low_open=True)
     T = check_float("T", T, low=0.0, low_open=True)
     T0 = check_float("T0", T0, low=0.0, high=T, low_open=True, high_open=True)
     check_choice("weighting", weighting, WEIGHTINGS)
     check_choice("time_sampling", time_sampling, TIME_SAMPLINGS)
     log_every = check_int("log_every", log_every)
-    seed = check_int("seed", seed, low=0)
-    show = (not is_static()) if progress is None else bool(progress)
-    param = next(model.parameters())
+    seed = check_seed(seed)
+    show = (not is_static()) if progress is None else progress
     dev, dt = param.device, param.dtype
     model.train()
     data = torch.as_tensor(x0, dtype=dt, device=dev)
@@ -216,7 +234,8 @@ def fit_score_model(
         u = torch.rand(batch_size, generator=gen, device=dev, dtype=dt)
         t = torch.exp(log_lo + (log_hi - log_lo) * u) if time_sampling == "log" else T0 + (T - T0) * u
         z = torch.randn(batch_size, D, generator=gen, device=dev, dtype=dt)
-        loss = dsm_loss(model, data[idx], t, z, weighting)
+        with trusted():  # everything was validated above; the model and the loss trust it
+            loss = dsm_loss(model, data[idx], t, z, weighting)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -242,10 +261,8 @@ def as_score_fn(model: torch.nn.Module, *, batch_size: int = 8192) -> Callable[[
     ``batch_size`` rows, and returns float64. This is the signature :func:`dit_lib.scores.score_error` and the
     samplers of chapter 3 take.
     """
-    if not isinstance(model, torch.nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    param = _first_parameter(model)
     batch_size = check_int("batch_size", batch_size)
-    param = next(model.parameters())
     dev = param.device
     dtype = param.dtype
 

@@ -61,7 +61,7 @@ import torch
 
 import dit_lib
 from dit_lib import attention, benchreport, complexity, data, diffusion, efficient, experiments, figures, gradients, \
-    instances, metrics, network, patches, polynomial, sampling, scores, training, widgets
+    instances, metrics, network, patches, polynomial, realdata, sampling, scores, training, widgets
 
 CASE_SECONDS = 5.0
 HUGE_SECONDS = 20.0
@@ -254,6 +254,18 @@ class _Fixtures:
         return widgets.explorer(lambda a: go.Figure(), {"a": [1, 2]}, mode="static")
 
     @functools.cached_property
+    def digits(self):
+        return realdata.load_digits(seed=0)
+
+    @functools.cached_property
+    def clf(self):
+        return realdata.fit_digit_classifier(self.digits.x_train[:200], self.digits.y_train[:200])
+
+    @functools.cached_property
+    def fit(self):
+        return experiments.loglog_fit([1.0, 2.0, 4.0], [1.0, 0.8, 0.5])
+
+    @functools.cached_property
     def fig(self):
         import plotly.graph_objects as go
         return go.Figure()
@@ -264,6 +276,11 @@ F = _Fixtures()
 
 def _score(x, t):
     return -np.asarray(x)
+
+
+def _train(**kw):
+    kw = {"x0": F.x, "d0": 4, "patch": 1, "steps": 1, "progress": False, **kw}
+    return training.train_score_model(kw.pop("x0"), **kw)
 
 
 def _fig(**kw):
@@ -482,7 +499,8 @@ CASES: dict[str, list[_Spec]] = {
             lambda x, t: x * NAN),
         bad("data", lambda v: scores.score_error(_score, v, [0.5], n=4), None, F.mix),
         arrays("t_grid", lambda v: scores.score_error(_score, F.sd, v, n=4), [0.5, 1.0]),
-        bad("t_grid", lambda v: scores.score_error(_score, F.sd, v, n=4), [], [-1.0], [0.5, 9.0]),
+        bad("t_grid", lambda v: scores.score_error(_score, F.sd, v, n=4), [], [-1.0]),
+        bad("t_grid", lambda v: scores.score_error(_score, F.sd, v, n=4, T=1.0), [0.5, 9.0]),
         ints("n", lambda v: scores.score_error(_score, F.sd, [0.5], n=v)),
         seeds(lambda v: scores.score_error(_score, F.sd, [0.5], n=4, seed=v)),
         bad("relative", lambda v: scores.score_error(_score, F.sd, [0.5], n=4, relative=v), "yes", None),
@@ -600,25 +618,24 @@ CASES: dict[str, list[_Spec]] = {
     # ---- training
     "training.default_device": [devices(training.default_device)],
     "training.train_score_model": [
-        arrays("x0", lambda v: training.train_score_model(v, d0=4, patch=1, steps=1), F.x),
-        ints("d0", lambda v: training.train_score_model(F.x, d0=v, patch=1, steps=1), high=8),
-        ints("patch", lambda v: training.train_score_model(F.x, d0=4, patch=v, steps=1)),
-        ints("steps", lambda v: training.train_score_model(F.x, d0=4, patch=1, steps=v)),
-        ints("batch_size", lambda v: training.train_score_model(F.x, d0=4, patch=1, steps=1, batch_size=v)),
-        floats("lr", lambda v: training.train_score_model(F.x, d0=4, patch=1, steps=1, lr=v), low=0.0, low_open=True),
-        floats("T0", lambda v: training.train_score_model(F.x, d0=4, patch=1, steps=1, T0=v), low=0.0, low_open=True),
-        floats("T", lambda v: training.train_score_model(F.x, d0=4, patch=1, steps=1, T=v), low=0.0, low_open=True),
-        choices("weighting", lambda v: training.train_score_model(F.x, d0=4, patch=1, steps=1, weighting=v)),
-        choices("time_sampling", lambda v: training.train_score_model(F.x, d0=4, patch=1, steps=1, time_sampling=v)),
-        bad("basis_init", lambda v: training.train_score_model(F.x, d0=4, patch=1, steps=1, basis_init=v),
-            "nonsense", 3, F.sd.basis[:, :2], 2 * F.sd.basis),
-        bad("train_basis", lambda v: training.train_score_model(F.x, d0=4, patch=1, steps=1, train_basis=v), "no"),
-        seeds(lambda v: training.train_score_model(F.x, d0=4, patch=1, steps=1, seed=v)),
-        devices(lambda v: training.train_score_model(F.x, d0=4, patch=1, steps=1, device=v)),
-        ints("log_every", lambda v: training.train_score_model(F.x, d0=4, patch=1, steps=1, log_every=v)),
-        bad("progress", lambda v: training.train_score_model(F.x, d0=4, patch=1, steps=1, progress=v), "yes", 2),
-        huge("steps", lambda v: training.train_score_model(F.x, d0=4, patch=1, steps=v), 10**12),
-        huge("batch_size", lambda v: training.train_score_model(F.x, d0=4, patch=1, steps=1, batch_size=v), 10**12),
+        arrays("x0", lambda v: _train(x0=v), F.x),
+        ints("d0", lambda v: _train(d0=v), high=8),
+        ints("patch", lambda v: _train(patch=v)),
+        ints("steps", lambda v: _train(steps=v)),
+        ints("batch_size", lambda v: _train(batch_size=v)),
+        floats("lr", lambda v: _train(lr=v), low=0.0, low_open=True),
+        floats("T0", lambda v: _train(T0=v), low=0.0, low_open=True),
+        floats("T", lambda v: _train(T=v), low=0.0, low_open=True),
+        choices("weighting", lambda v: _train(weighting=v)),
+        choices("time_sampling", lambda v: _train(time_sampling=v)),
+        bad("basis_init", lambda v: _train(basis_init=v), "nonsense", 3, F.sd.basis[:, :2], 2 * F.sd.basis),
+        bad("train_basis", lambda v: _train(train_basis=v), "no"),
+        seeds(lambda v: _train(seed=v)),
+        devices(lambda v: _train(device=v)),
+        ints("log_every", lambda v: _train(log_every=v)),
+        bad("progress", lambda v: _train(progress=v), "yes", 2),
+        huge("steps", lambda v: _train(steps=v), 10**12),
+        huge("batch_size", lambda v: _train(batch_size=v), 10**10),
     ],
     "training.as_score_fn": [
         bad("model", training.as_score_fn, None, torch.nn.Identity(), _score),
@@ -646,7 +663,7 @@ CASES: dict[str, list[_Spec]] = {
         choices("method", lambda v: sampling.sample(_score, 3, 8, steps=2, method=v)),
         choices("grid", lambda v: sampling.sample(_score, 3, 8, steps=2, grid=v)),
         seeds(lambda v: sampling.sample(_score, 3, 8, steps=2, seed=v)),
-        arrays("y_T", lambda v: sampling.sample(_score, 3, 8, steps=2, y_T=v), F.x[:3]),
+        arrays("y_T", lambda v: sampling.sample(_score, 3, 8, steps=2, y_T=v), F.x[:3], none_ok=True),
         bad("y_T", lambda v: sampling.sample(_score, 3, 8, steps=2, y_T=v), F.x[:4]),
         bad("return_path", lambda v: sampling.sample(_score, 3, 8, steps=2, return_path=v), "yes", None),
         ints("path_every", lambda v: sampling.sample(_score, 3, 8, steps=2, path_every=v)),
@@ -787,6 +804,30 @@ CASES: dict[str, list[_Spec]] = {
         arrays("samples", lambda v: experiments.Recovery(0.1, metrics.Estimate(0.1, 0.01), "mmd2",
                                                          metrics.Leakage(0.1, 0.01, 0.1), v), F.x),
     ],
+    "experiments.LogLogFit.interval": [
+        floats("level", lambda v: F.fit.interval(v), low=0.0, high=1.0, low_open=True, high_open=True),
+    ],
+    "experiments.uniform_attention": [
+        bad("v", lambda v: experiments.uniform_attention(F.Q, F.K, v), "abc", None, torch.zeros(3)),
+    ],
+    "experiments.swapped_attention": [
+        bad("model", lambda v: experiments.swapped_attention(v, experiments.uniform_attention).__enter__(), None, "m"),
+        callables("attention", lambda v: experiments.swapped_attention(F.model, v).__enter__()),
+    ],
+    "experiments.attention_weights": [
+        bad("model", lambda v: experiments.attention_weights(v, F.x, 0.5), None, "m"),
+        arrays("x", lambda v: experiments.attention_weights(F.model, v, 0.5), F.x),
+        bad("x", lambda v: experiments.attention_weights(F.model, v, 0.5), F.x[:, :3]),
+        floats("t", lambda v: experiments.attention_weights(F.model, F.x, v), low=0.0, low_open=True),
+    ],
+    "experiments.sample_quality": [
+        arrays("samples", lambda v: experiments.sample_quality(v, F.digits.x_test[:20], F.clf), F.digits.x_test[:20]),
+        arrays("reference", lambda v: experiments.sample_quality(F.digits.x_test[:20], v, F.clf),
+               F.digits.x_test[:20]),
+        bad("reference", lambda v: experiments.sample_quality(F.digits.x_test[:20], v, F.clf), F.x),
+        bad("classifier", lambda v: experiments.sample_quality(F.digits.x_test[:20], F.digits.x_test[:20], v), None, 3),
+        seeds(lambda v: experiments.sample_quality(F.digits.x_test[:20], F.digits.x_test[:20], F.clf, seed=v)),
+    ],
     "experiments.distribution_recovery": [
         callables("score_fn", lambda v: experiments.distribution_recovery(v, F.enc, F.sd, steps=2, n=20)),
         arrays("encoder", lambda v: experiments.distribution_recovery(_score, v, F.sd, steps=2, n=20), F.enc),
@@ -925,6 +966,58 @@ CASES: dict[str, list[_Spec]] = {
     ],
     **{f"benchreport.{name}": [bad("result", getattr(benchreport, name), None, "attention", {})]
        for name in ("explorer_spec", "records_markdown", "crossover_markdown", "machine_summary")},
+    # ---- realdata
+    "realdata.load_digits": [
+        floats("test_size", lambda v: realdata.load_digits(test_size=v), low=0.05, high=0.95),
+        seeds(lambda v: realdata.load_digits(seed=v)),
+    ],
+    "realdata.Digits.to_pixels": [
+        arrays("x", F.digits.to_pixels, F.digits.x_test[:3]),
+        bad("x", F.digits.to_pixels, F.digits.x_test[:3, :5]),
+    ],
+    "realdata.pca_spectrum": [
+        arrays("x", realdata.pca_spectrum, F.x),
+        bad("x", realdata.pca_spectrum, F.x[:1]),
+    ],
+    "realdata.gaussian_baseline": [
+        arrays("x", lambda v: realdata.gaussian_baseline(v, F.enc), F.x),
+        bad("x", lambda v: realdata.gaussian_baseline(v, F.enc), F.x[:3]),
+        arrays("basis", lambda v: realdata.gaussian_baseline(F.x, v), F.enc),
+        bad("basis", lambda v: realdata.gaussian_baseline(F.x, v), 2 * F.enc, F.enc[:5]),
+    ],
+    "realdata.DigitClassifier": [
+        bad("model", lambda v: realdata.DigitClassifier(v, 64), None, 3),
+        ints("D", lambda v: realdata.DigitClassifier(F.clf.model, v)),
+    ],
+    "realdata.DigitClassifier.predict_proba": [
+        arrays("x", F.clf.predict_proba, F.digits.x_test[:5]),
+        bad("x", F.clf.predict_proba, F.digits.x_test[:5, :10]),
+    ],
+    "realdata.DigitClassifier.accuracy": [
+        arrays("x", lambda v: F.clf.accuracy(v, F.digits.y_test[:5]), F.digits.x_test[:5]),
+        bad("y", lambda v: F.clf.accuracy(F.digits.x_test[:5], v), [1, 2], None),
+    ],
+    "realdata.DigitClassifier.score": [
+        arrays("x", F.clf.score, F.digits.x_test[:5]),
+    ],
+    "realdata.fit_digit_classifier": [
+        arrays("x", lambda v: realdata.fit_digit_classifier(v, F.digits.y_train[:50]), F.digits.x_train[:50]),
+        bad("y", lambda v: realdata.fit_digit_classifier(F.digits.x_train[:50], v), F.digits.y_train[:3],
+            F.digits.y_train[:50] + 0.5, np.zeros(50, int), "abc"),
+        floats("C", lambda v: realdata.fit_digit_classifier(F.digits.x_train[:50], F.digits.y_train[:50], C=v),
+               low=0.0, low_open=True),
+        seeds(lambda v: realdata.fit_digit_classifier(F.digits.x_train[:50], F.digits.y_train[:50], seed=v)),
+    ],
+    "realdata.digit_grid_figure": [
+        arrays("images", realdata.digit_grid_figure, np.zeros((3, 64))),
+        bad("images", realdata.digit_grid_figure, np.zeros((3, 10))),
+        ints("columns", lambda v: realdata.digit_grid_figure(np.zeros((3, 64)), columns=v)),
+        ints("height", lambda v: realdata.digit_grid_figure(np.zeros((3, 64)), height=v), low=50, high=5000,
+             none_ok=True),
+        bad("row_titles", lambda v: realdata.digit_grid_figure(np.zeros((3, 64)), columns=3, row_titles=v),
+            ["a", "b"], "abc"),
+        ints("side", lambda v: realdata.digit_grid_figure(np.zeros((3, 64)), side=v)),
+    ],
 }
 
 NO_INPUT: dict[str, str] = {
@@ -941,6 +1034,9 @@ NO_INPUT: dict[str, str] = {
     "network.LatentDiT.n_parameters": "takes no argument",
     "figures.is_static": "takes no argument (reads DIT_BOOK_BUILD)",
     "widgets.StaticExplorer.to_html": "takes no argument",
+    "experiments.Quality": "a record returned by sample_quality, which validates its inputs",
+    "realdata.ClassifierScore": "a record returned by DigitClassifier.score",
+    "realdata.Digits": "a record returned by load_digits, which validates its inputs",
 }
 
 ACCEPTED: list[tuple[str, str, Callable[[Any], Any], Any, str]] = [
