@@ -11,7 +11,8 @@ Modules, by concept:
 * :mod:`dit_lib.network`, :mod:`dit_lib.training` — the latent DiT score network and its DSM training loop (chapter 2).
 * :mod:`dit_lib.sampling` — backward SDE/ODE samplers (chapter 3).
 * :mod:`dit_lib.metrics` — distribution distances and the measurements of Corollary 3.2.1 (chapter 3).
-* :mod:`dit_lib.experiments` — sample-complexity runners (chapter 3).
+* :mod:`dit_lib.experiments` — sample-complexity runners, attention ablations, generated-sample quality (chapters 3, 7).
+* :mod:`dit_lib.realdata` — the bundled 8 x 8 digits, a Gaussian baseline and a real-digit classifier (chapter 7).
 * :mod:`dit_lib.gradients` — the training loss of DiT attention, its exact gradient and the chained low-rank
   gradient (chapter 5).
 * :mod:`dit_lib.polynomial` — polynomial approximations of ``exp`` on ``[-B^2, B^2]`` (chapter 4).
@@ -24,7 +25,7 @@ Modules, by concept:
 * :mod:`dit_lib.figures`, :mod:`dit_lib.widgets` — plotting and explorers that work live and in static HTML.
 """
 from . import attention, benchreport, complexity, data, diffusion, efficient, experiments, figures, gradients, \
-    instances, metrics, network, patches, polynomial, sampling, scores, training, widgets
+    instances, metrics, network, patches, polynomial, realdata, sampling, scores, training, widgets
 from .data import GaussianMixture, SubspaceData, default_mixture, estimate_subspace, projection_distance, \
     random_orthonormal_basis, subspace_angles
 from .diffusion import beta, forward_sample, sigma

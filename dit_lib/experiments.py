@@ -8,25 +8,32 @@
   exponent :data:`PAPER_EXPONENT` ``= -1/3`` and the ``d0``-dependent exponent :func:`chzw_exponent` of Chen et al.
   (2023).
 * :func:`distribution_recovery` runs the sampler and returns the three measurements of Corollary 3.2.1.
+* :func:`attention_weights`, :func:`uniform_attention`, :func:`swapped_attention` — is attention used? Its weights,
+  and the network with every softmax replaced by the plain mean of the values (chapters 3 and 7).
+* :func:`sample_quality` — generated samples against held-out real data with yardsticks the model never saw: a
+  classifier's confidence and class coverage, sliced Wasserstein and MMD (chapter 7).
 
-Chapter 3.
+Chapters 3 and 7.
 """
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from ._checks import check_array, check_float, check_int, check_orthonormal
+from ._checks import check_array, check_float, check_int, check_orthonormal, check_seed
 from .data import SubspaceData, projection_distance
-from .metrics import Estimate, Leakage, TVEstimate, aligned_latents, mmd2, orthogonal_leakage, tv_histogram
+from .metrics import Estimate, Leakage, TVEstimate, aligned_latents, mmd2, orthogonal_leakage, sliced_wasserstein, \
+    tv_histogram
 from .sampling import sample
 from .scores import latent_diffused, score_error
 
 __all__ = ["PAPER_EXPONENT", "chzw_exponent", "mean_squared_score_error", "Run", "train_across_n", "by_n",
-           "LogLogFit", "loglog_fit", "Recovery", "distribution_recovery"]
+           "LogLogFit", "loglog_fit", "Recovery", "distribution_recovery", "uniform_attention", "attention_weights",
+           "swapped_attention", "Quality", "sample_quality"]
 
 #: The exponent of ``n`` in Theorem 3.2's rate ``xi ~ n^{-1/3}`` (an upper bound, up to logs and constants).
 PAPER_EXPONENT = -1.0 / 3.0
@@ -194,10 +201,30 @@ class LogLogFit:
     slope: float
     se: float           #: standard error of the slope (``nan`` with 2 points)
     intercept: float
+    dof: int = 0        #: residual degrees of freedom, ``#points - 2``
 
     def __call__(self, x):
         """The fitted power law ``exp(intercept) x^slope``."""
         return np.exp(self.intercept) * np.asarray(x, dtype=float) ** self.slope
+
+    def interval(self, level: float = 0.95) -> tuple[float, float]:
+        """Confidence interval of the slope: ``slope -/+ t_{dof} se`` (Student t, chapter 3).
+
+        Exact for independent Gaussian residuals of ``log y``; runs that share training data (the nested sets of
+        :func:`train_across_n`) are positively correlated, which makes the interval somewhat too narrow.
+
+        Raises
+        ------
+        ValueError
+            If ``level`` is outside ``(0, 1)`` or the fit has no residual degrees of freedom.
+        """
+        level = check_float("level", level, low=0.0, high=1.0, low_open=True, high_open=True)
+        if self.dof < 1:
+            raise ValueError("the fit has no residual degrees of freedom (needs >= 3 points) for an interval")
+        from scipy.stats import t as student_t
+
+        half = float(student_t.ppf(0.5 + level / 2, self.dof)) * self.se
+        return self.slope - half, self.slope + half
 
 
 def loglog_fit(x: Sequence[float], y: Sequence[float]) -> LogLogFit:
@@ -231,7 +258,7 @@ def loglog_fit(x: Sequence[float], y: Sequence[float]) -> LogLogFit:
         se = float(np.sqrt(cov[1, 1]))
     else:
         se = float("nan")
-    return LogLogFit(slope=float(coef[1]), se=se, intercept=float(coef[0]))
+    return LogLogFit(slope=float(coef[1]), se=se, intercept=float(coef[0]), dof=int(x.size - 2))
 
 
 @dataclass
@@ -292,3 +319,129 @@ def distribution_recovery(score_fn: Callable[[np.ndarray, float], np.ndarray], e
         latent, metric = mmd2(h, target.sample(n, seed=seed + 1)), "mmd2"
     return Recovery(subspace_error=projection_distance(W, data.basis), latent=latent, latent_metric=metric,
                     leakage=orthogonal_leakage(y, W), samples=y)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# is attention used? (chapters 3 and 7)
+# --------------------------------------------------------------------------------------------------------------
+def uniform_attention(q, k, v):
+    """Attention with every weight ``1/L``: each output token is the plain mean of the values (chapters 3, 7).
+
+    A drop-in replacement for :class:`dit_lib.network.ExactAttention` (same ``(q, k, v) -> out`` signature on
+    ``(n, r, L, m)`` tensors) that ignores queries and keys. A network that loses nothing when its attention is
+    swapped for this one does not use attention.
+
+    Raises
+    ------
+    TypeError, ValueError
+        If ``v`` is not a torch tensor of at least 2 dimensions ``(..., L, m)``.
+    """
+    import torch
+
+    if not isinstance(v, torch.Tensor):
+        raise TypeError(f"v must be a torch.Tensor of shape (..., L, m), got {type(v).__name__}")
+    if v.ndim < 2:
+        raise ValueError(f"v must have at least 2 dimensions (..., L, m), got shape {tuple(v.shape)}")
+    return v.mean(dim=-2, keepdim=True).expand_as(v)
+
+
+@contextmanager
+def swapped_attention(model, attention):
+    """Context manager: ``model`` (a :class:`~dit_lib.network.LatentDiT`) with every block's attention replaced.
+
+    Chapters 3 and 7. The original attention modules are restored on exit, also after an error.
+
+    Raises
+    ------
+    TypeError
+        If ``model`` has no ``blocks`` with attention, or ``attention`` is not callable.
+    """
+    if not hasattr(model, "blocks") or not hasattr(model, "set_attention"):
+        raise TypeError(f"model must be a dit_lib LatentDiT, got {type(model).__name__}")
+    if not callable(attention):
+        raise TypeError(f"attention must be a module or a callable (q, k, v) -> out, got {type(attention).__name__}")
+    saved = [block.attn.attention for block in model.blocks]
+    try:
+        model.set_attention(attention)
+        yield model
+    finally:
+        for block, att in zip(model.blocks, saved):
+            block.attn.attention = att
+
+
+def attention_weights(model, x: np.ndarray, t: float) -> np.ndarray:
+    """The softmax weights ``softmax(Q K^T / m)`` of every block and head at ``(x, t)`` (chapters 3 and 7).
+
+    Computed from :meth:`dit_lib.network.LatentDiT.keys_queries` with the book's ``1/m`` scale (that of
+    :class:`~dit_lib.network.ExactAttention`).
+
+    Parameters
+    ----------
+    model : LatentDiT
+    x : array of shape (n, D)
+    t : float
+        ``t > 0``.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape ``(blocks, n, heads, L, L)``; each row sums to 1. Uniform attention has every entry ``1/L``.
+    """
+    import torch
+
+    if not hasattr(model, "keys_queries"):
+        raise TypeError(f"model must be a dit_lib LatentDiT, got {type(model).__name__}")
+    x = check_array("x", x, ndim=2, shape=(model.D,))
+    t = check_float("t", t, low=0.0, low_open=True)
+    dtype = next(model.parameters()).dtype
+    xt = torch.as_tensor(x, dtype=dtype, device=next(model.parameters()).device)
+    out = [torch.softmax(q @ k.transpose(-1, -2) / q.shape[-1], dim=-1) for q, k in model.keys_queries(xt, t)]
+    return torch.stack(out).double().cpu().numpy()
+
+
+# --------------------------------------------------------------------------------------------------------------
+# generated samples against real data (chapter 7)
+# --------------------------------------------------------------------------------------------------------------
+@dataclass
+class Quality:
+    """Yardsticks of a set of generated samples against held-out real data (chapter 7)."""
+
+    confidence: float       #: mean largest class probability of the real-data classifier
+    confidence_se: float
+    coverage: float         #: effective number of predicted classes, ``exp(entropy)``
+    counts: np.ndarray      #: samples per predicted class
+    sliced_w: Estimate      #: sliced Wasserstein-2 distance to the held-out data
+    mmd2: Estimate          #: unbiased MMD^2 to the held-out data (Gaussian kernel, median bandwidth)
+
+
+def sample_quality(samples: np.ndarray, reference: np.ndarray, classifier, *, seed: int = 0) -> Quality:
+    """Score generated ``samples`` with yardsticks the generator never saw (chapter 7).
+
+    A classifier trained on real data (:func:`dit_lib.realdata.fit_digit_classifier`) gives the confidence and class
+    coverage of :class:`dit_lib.realdata.ClassifierScore`; :func:`dit_lib.metrics.sliced_wasserstein` and
+    :func:`dit_lib.metrics.mmd2` compare with held-out ``reference`` data. Read each number next to the same number
+    for real held-out data against ``reference`` (its finite-sample floor) and for a baseline generator.
+
+    Parameters
+    ----------
+    samples : array of shape (n, D)
+    reference : array of shape (m, D)
+        Held-out real data, never used in training.
+    classifier : DigitClassifier
+        Anything with ``score(x)`` returning a :class:`~dit_lib.realdata.ClassifierScore`.
+    seed : int
+        Seeds the projections and bootstrap of the sliced Wasserstein distance.
+
+    Raises
+    ------
+    ValueError, TypeError
+        For mismatched dimensions, fewer than 4 samples, or a classifier without ``score``.
+    """
+    samples = check_array("samples", samples, ndim=2)
+    reference = check_array("reference", reference, ndim=2, shape=(samples.shape[1],))
+    if not callable(getattr(classifier, "score", None)):
+        raise TypeError(f"classifier must have a score(x) method (a DigitClassifier), got {type(classifier).__name__}")
+    seed = check_seed(seed)
+    c = classifier.score(samples)
+    return Quality(confidence=c.confidence, confidence_se=c.se, coverage=c.coverage, counts=c.counts,
+                   sliced_w=sliced_wasserstein(samples, reference, seed=seed), mmd2=mmd2(samples, reference))

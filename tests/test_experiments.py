@@ -94,3 +94,83 @@ def test_experiments_bad_input():
         ex.distribution_recovery(lambda x, t: -x, dl.random_orthonormal_basis(4, 2), data)
     with pytest.raises(ValueError, match="T0 must lie in"):
         ex.distribution_recovery(lambda x, t: -x, data.basis, data, T0=6.0, T=5.0)
+
+
+def test_slope_interval_covers_truth_at_its_level():
+    # 200 noisy power laws with slope -1/3: the 90% interval covers -1/3 in about 90% of them.
+    rng = np.random.default_rng(1)
+    x = np.repeat([16.0, 64, 256, 1024], 3)
+    hits = []
+    for _ in range(200):
+        fit = ex.loglog_fit(x, 2 * x ** (-1 / 3) * np.exp(0.2 * rng.standard_normal(x.size)))
+        lo, hi = fit.interval(0.9)
+        assert lo < fit.slope < hi and fit.dof == x.size - 2
+        hits.append(lo <= -1 / 3 <= hi)
+    assert 0.82 < np.mean(hits) < 0.97
+    wide, narrow = fit.interval(0.99), fit.interval(0.5)
+    assert wide[0] < narrow[0] and narrow[1] < wide[1]
+    with pytest.raises(ValueError, match="degrees of freedom"):
+        ex.loglog_fit([1.0, 2.0], [1.0, 2.0]).interval()
+    with pytest.raises(ValueError, match="level"):
+        fit.interval(1.0)
+
+
+def _small_model(D=6, d0=4, patch=1):
+    import torch
+
+    torch.manual_seed(0)
+    return dl.network.LatentDiT(D, d0, patch, blocks=2)
+
+
+def test_uniform_attention_and_weights():
+    import torch
+
+    model = _small_model()
+    # make the keys and queries large so that the softmax is far from uniform
+    with torch.no_grad():
+        for block in model.blocks:
+            block.attn.key.weight.mul_(30)
+            block.attn.query.weight.mul_(30)
+        model.time_embedding.mlp[-1].bias.fill_(0.5)    # open the adaLN-Zero gates, so attention reaches the output
+    x = np.random.default_rng(0).standard_normal((50, 6))
+    w = ex.attention_weights(model, x, 0.3)
+    assert w.shape == (2, 50, 2, 4, 4)
+    np.testing.assert_allclose(w.sum(-1), 1.0, atol=1e-6)
+    assert np.abs(w - 0.25).max() > 0.2
+    q = torch.randn(3, 2, 4, 2)
+    v = torch.randn(3, 2, 4, 2)
+    out = ex.uniform_attention(q, torch.zeros_like(q), v)
+    torch.testing.assert_close(out, torch.softmax(torch.zeros(3, 2, 4, 4), -1) @ v)
+    # swapping changes the output, and the original attention is restored afterwards, also after an error
+    xt = torch.as_tensor(x, dtype=torch.float32)
+    before = model(xt, 0.3)
+    with ex.swapped_attention(model, ex.uniform_attention):
+        swapped = model(xt, 0.3)
+    assert (swapped - before).abs().max() > 1e-3
+    with pytest.raises(RuntimeError):
+        with ex.swapped_attention(model, ex.uniform_attention):
+            raise RuntimeError("boom")
+    torch.testing.assert_close(model(xt, 0.3), before)
+    with pytest.raises(TypeError, match="attention"):
+        with ex.swapped_attention(model, 3):
+            pass
+    with pytest.raises(TypeError, match="model"):
+        ex.attention_weights(object(), x, 0.3)
+    with pytest.raises(ValueError, match="t must"):
+        ex.attention_weights(model, x, 0.0)
+
+
+def test_sample_quality_orders_real_and_noise():
+    from dit_lib import realdata
+
+    dg = realdata.load_digits(seed=0)
+    clf = realdata.fit_digit_classifier(dg.x_train, dg.y_train)
+    real = ex.sample_quality(dg.x_train[:300], dg.x_test, clf, seed=0)
+    noise = ex.sample_quality(np.random.default_rng(0).standard_normal((300, 64)), dg.x_test, clf, seed=0)
+    assert real.confidence > noise.confidence and real.coverage > 9.5
+    assert real.sliced_w.value + 3 * real.sliced_w.se < noise.sliced_w.value
+    assert real.mmd2.value < noise.mmd2.value
+    with pytest.raises(ValueError, match="reference"):
+        ex.sample_quality(dg.x_train[:30], dg.x_test[:, :5], clf)
+    with pytest.raises(TypeError, match="classifier"):
+        ex.sample_quality(dg.x_train[:30], dg.x_test, object())
