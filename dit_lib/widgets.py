@@ -28,8 +28,7 @@ import plotly.io as pio
 
 from .figures import figure_html, is_static
 
-__all__ = ["explorer", "LiveRange", "StaticExplorer", "LiveExplorer", "check_live", "ExplorerCheckError",
-           "MAX_COMBINATIONS"]
+__all__ = ["explorer", "LiveRange", "StaticExplorer", "check_live", "ExplorerCheckError", "MAX_COMBINATIONS"]
 
 #: Upper bound on the precomputed grid (product of slider lengths) of one static explorer.
 MAX_COMBINATIONS = 400
@@ -69,6 +68,13 @@ class StaticExplorer:
     """
 
     def __init__(self, figure: go.Figure, combos: dict[str, dict], state: list[int]):
+        if not isinstance(figure, go.Figure):
+            raise TypeError(f"figure must be a plotly Figure, got {type(figure).__name__}")
+        if not isinstance(combos, dict):
+            raise TypeError(f"combos must be a dict of precomputed figures, got {type(combos).__name__}")
+        if not isinstance(state, list) or not all(isinstance(k, int) and not isinstance(k, bool) and k >= 0
+                                                  for k in state):
+            raise TypeError(f"state must be a list of slider positions (integers >= 0), got {state!r}")
         self.figure = figure
         self.combos = combos
         self.state = state
@@ -90,6 +96,8 @@ def _as_grid(grid: Mapping[str, Sequence]) -> dict[str, list]:
     for name, values in grid.items():
         if not isinstance(name, str):
             raise TypeError(f"grid keys must be parameter names (str), got {name!r}")
+        if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
+            raise TypeError(f"grid[{name!r}] must be a list of values, got {values!r}")
         vals = list(values)
         if not vals:
             raise ValueError(f"grid[{name!r}] must list at least one value")
@@ -207,11 +215,16 @@ class LiveRange:
 
     def raw(self, k: int) -> float:
         """The k-th reachable value as a slider computes it (with its float noise)."""
+        n = self.positions()
+        if isinstance(k, bool) or not isinstance(k, numbers.Integral) or not 0 <= k < n:
+            raise ValueError(f"k must be an integer in [0, {n - 1}], got {k!r}")
         lo, _ = self._span()
         return 10 ** (lo + k * self.step) if self.log else lo + k * self.step
 
     def clean(self, value: Any):
         """``value`` as the clean number the figure function receives."""
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+            raise TypeError(f"value must be a finite number, got {value!r}")
         v = float(value)
         if self.integer:
             return int(round(v))
@@ -222,6 +235,8 @@ class LiveRange:
 
     def stops(self, count: int) -> list:
         """``count`` clean values spread over the range, both ends included (all values when there are fewer)."""
+        if isinstance(count, bool) or not isinstance(count, numbers.Integral) or count < 2:
+            raise ValueError(f"count must be an integer >= 2, got {count!r}")
         n = self.positions()
         ks = range(n) if n <= count else sorted({round(i * (n - 1) / (count - 1)) for i in range(count)})
         return list(dict.fromkeys(self.clean(self.raw(k)) for k in ks))
@@ -281,6 +296,19 @@ class _Control:
             return W.FloatLogSlider(min=lo, max=hi, step=r.step, base=10, value=value, readout_format=".2g", **kw)
         decimals = max(_decimals(r.min), _decimals(r.step))
         return W.FloatSlider(min=r.min, max=r.max, step=r.step, value=value, readout_format=f".{decimals}f", **kw)
+
+
+def _validated(grid, live, initial) -> tuple[dict[str, list], dict[str, _Control]]:
+    """The checked grid and the live controls, or a TypeError/ValueError naming the bad argument."""
+    for arg, value in (("live", live), ("initial", initial)):
+        if value is not None and not isinstance(value, Mapping):
+            raise TypeError(f"{arg} must be a dict keyed by parameter name, got {type(value).__name__}")
+    checked = _as_grid(grid)
+    controls = _controls(checked, live)
+    for n, v in (initial or {}).items():
+        if n not in checked or v not in checked[n]:
+            raise ValueError(f"initial[{n!r}] must be one of the grid values {checked.get(n)}, got {v!r}")
+    return checked, controls
 
 
 def _controls(grid: dict[str, list], live: Mapping[str, Any] | None) -> dict[str, _Control]:
@@ -357,7 +385,7 @@ def _checked(fig: Any, params: Mapping) -> go.Figure:
 def live_explorer(make_figure: Callable[..., go.Figure], grid: Mapping[str, Sequence],
                   live: Mapping[str, Any] | None = None, initial: Mapping[str, Any] | None = None) -> LiveExplorer:
     """ipywidgets controls that redraw ``make_figure`` (JupyterLab; every chapter). See :func:`explorer`."""
-    return LiveExplorer(make_figure, _controls(_as_grid(grid), live), initial)
+    return LiveExplorer(make_figure, _validated(grid, live, initial)[1], initial)
 
 
 class ExplorerCheckError(AssertionError):
@@ -384,7 +412,7 @@ def check_live(make_figure: Callable[..., go.Figure], grid: Mapping[str, Sequenc
         raise TypeError(f"make_figure must be callable, got {type(make_figure).__name__}")
     if isinstance(stops, bool) or not isinstance(stops, numbers.Integral) or stops < 2:
         raise ValueError(f"stops must be an integer >= 2, got {stops!r}")
-    ctrls = _controls(_as_grid(grid), live)
+    _, ctrls = _validated(grid, live, initial)
     ex = LiveExplorer(make_figure, ctrls, initial, wire=False)
     held = {n: w.value for n, w in ex.controls.items()}
     report = {"name": getattr(make_figure, "__name__", repr(make_figure)), "controls": [], "redraw_s": [],
@@ -483,11 +511,7 @@ def explorer(make_figure: Callable[..., go.Figure], grid: Mapping[str, Sequence]
         mode = "static" if is_static() else "live"
     if mode not in ("static", "live"):
         raise ValueError(f"mode must be 'static' or 'live', got {mode!r}")
-    checked = _as_grid(grid)
-    _controls(checked, live)                     # a bad live spec fails in both renderings
-    for n, v in (initial or {}).items():
-        if n not in checked or v not in checked[n]:
-            raise ValueError(f"initial[{n!r}] must be one of the grid values {checked.get(n)}, got {v!r}")
+    checked, _ = _validated(grid, live, initial)   # a bad live spec fails in both renderings
     _record_live_check(make_figure, checked, live, initial)
     if mode == "static":
         return static_explorer(make_figure, checked, initial)

@@ -919,13 +919,31 @@ CASES: dict[str, list[_Spec]] = {
             {"b": 1}, 3),
         bad("initial", lambda v: widgets.explorer(_fig, {"a": [1, 2]}, initial=v, mode="live"), {"a": 3}, {"b": 1}),
         bad("live", lambda v: widgets.explorer(_fig, {"a": [1, 2]}, live=v, mode="live"), {"b": None}, 3),
-        choices("mode", lambda v: widgets.explorer(_fig, {"a": [1, 2]}, mode=v)),
+        bad("mode", lambda v: widgets.explorer(_fig, {"a": [1, 2]}, mode=v), "nonsense", 3, "pdf"),  # None: ACCEPTED
         huge("grid", lambda v: widgets.explorer(_fig, v, mode="static"), {"a": range(10**6), "b": range(10**6)}),
     ],
     "widgets.StaticExplorer": [
         bad("figure", lambda v: widgets.StaticExplorer(v, {}, [0]), None, "fig"),
         bad("combos", lambda v: widgets.StaticExplorer(F.fig, v, [0]), None, "c"),
         bad("state", lambda v: widgets.StaticExplorer(F.fig, {}, v), None, "s", [-1]),
+    ],
+    "widgets.LiveRange": [
+        floats("min", lambda v: widgets.LiveRange(v, 10.0, 0.5), high=10.0, high_open=True),
+        floats("max", lambda v: widgets.LiveRange(0.0, v, 0.5), low=0.0, low_open=True),
+        floats("step", lambda v: widgets.LiveRange(0.0, 1.0, v), low=0.0, low_open=True),
+        bad("min", lambda v: widgets.LiveRange(v, 1.0, 0.1, log=True), 0.0, -1.0),
+        bad("log", lambda v: widgets.LiveRange(0.1, 1.0, 0.1, log=v), "yes", None, 1),
+    ],
+    "widgets.LiveRange.raw": [ints("k", widgets.LiveRange(0, 10, 1).raw, low=0, high=10)],
+    "widgets.LiveRange.clean": [bad("value", widgets.LiveRange(0, 10, 1).clean, "1", None, True, NAN, INF)],
+    "widgets.LiveRange.stops": [ints("count", widgets.LiveRange(0, 10, 1).stops, low=2)],
+    "widgets.check_live": [
+        callables("make_figure", lambda v: widgets.check_live(v, {"a": [1, 2]})),
+        bad("grid", lambda v: widgets.check_live(_fig, v), {}, None, {"a": []}, {"a": 1}),
+        bad("live", lambda v: widgets.check_live(_fig, {"a": [1, 2]}, live=v), {"b": None}, 3, {"a": "x"},
+            {"a": (5, 9, 1)}),
+        bad("initial", lambda v: widgets.check_live(_fig, {"a": [1, 2]}, initial=v), {"a": 3}, 3),
+        ints("stops", lambda v: widgets.check_live(_fig, {"a": [1, 2]}, stops=v), low=2),
     ],
     "benchreport.BenchResult": [
         bad("name", lambda v: benchreport.BenchResult(v, F.bench.path, F.bench.meta, F.bench.records), "nonsense", 3),
@@ -1034,12 +1052,16 @@ NO_INPUT: dict[str, str] = {
     "network.LatentDiT.n_parameters": "takes no argument",
     "figures.is_static": "takes no argument (reads DIT_BOOK_BUILD)",
     "widgets.StaticExplorer.to_html": "takes no argument",
+    "widgets.LiveRange.positions": "takes no argument",
+    "widgets.ExplorerCheckError": "an exception class (raised by the live check), not called with user input",
     "experiments.Quality": "a record returned by sample_quality, which validates its inputs",
     "realdata.ClassifierScore": "a record returned by DigitClassifier.score",
     "realdata.Digits": "a record returned by load_digits, which validates its inputs",
 }
 
 ACCEPTED: list[tuple[str, str, Callable[[Any], Any], Any, str]] = [
+    ("widgets.explorer", "mode", lambda v: widgets.explorer(_fig, {"a": [1, 2]}, mode=v), None,
+     "mode=None is the documented default: the environment (DIT_BOOK_BUILD) picks the rendering"),
     ("data.random_orthonormal_basis", "D", lambda v: data.random_orthonormal_basis(v, 2), np.int64(4),
      "numpy integers are integers"),
     ("patches.patch_choices", "d0", patches.patch_choices, 10**18,
