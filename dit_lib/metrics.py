@@ -25,44 +25,68 @@ import numpy as np
 import scipy.linalg
 from scipy.stats import binom, norm
 
-from ._checks import check_array, check_float, check_int, check_orthonormal
+from ._checks import check_array, check_float, check_int, check_memory, check_orthonormal, check_seed, check_work
 from .data import GaussianMixture
 
 __all__ = ["Estimate", "TVEstimate", "Leakage", "aligned_latents", "bin_probabilities", "tv_histogram", "mmd2",
            "sliced_wasserstein", "orthogonal_leakage"]
 
 
-class Estimate(NamedTuple):
-    """A noisy number and its standard error (chapter 3)."""
-
+class _Estimate(NamedTuple):
     value: float
     se: float
 
 
-class TVEstimate(NamedTuple):
-    """A histogram estimate of total variation (chapter 3).
+class Estimate(_Estimate):
+    """A noisy number and its standard error (chapter 3). ``value`` is finite (an unbiased MMD^2 may be negative);
+    ``se >= 0``."""
 
-    ``value`` is the plug-in TV between the binned laws, ``se`` its bootstrap standard error, and ``floor`` the
-    expected value of the same estimator when the two laws are *equal* (exact for a known reference, by permutation
-    for two samples). Read ``value`` against ``floor``, not against 0.
-    """
+    __slots__ = ()
 
+    def __new__(cls, value: float, se: float) -> "Estimate":
+        return super().__new__(cls, check_float("value", value), check_float("se", se, low=0.0))
+
+
+class _TVEstimate(NamedTuple):
     value: float
     se: float
     floor: float
 
 
-class Leakage(NamedTuple):
+class TVEstimate(_TVEstimate):
+    """A histogram estimate of total variation (chapter 3).
+
+    ``value`` is the plug-in TV between the binned laws, ``se`` its bootstrap standard error, and ``floor`` the
+    expected value of the same estimator when the two laws are *equal* (exact for a known reference, by permutation
+    for two samples). Read ``value`` against ``floor``, not against 0. ``value`` and ``floor`` lie in ``[0, 1]``.
+    """
+
+    __slots__ = ()
+
+    def __new__(cls, value: float, se: float, floor: float) -> "TVEstimate":
+        return super().__new__(cls, check_float("value", value, low=0.0, high=1.0), check_float("se", se, low=0.0),
+                               check_float("floor", floor, low=0.0, high=1.0))
+
+
+class _Leakage(NamedTuple):
+    variance: float
+    se: float
+    max_eigenvalue: float
+
+
+class Leakage(_Leakage):
     """Mass of samples off a subspace (chapter 3, Corollary 3.2.1 (iii)).
 
     ``variance``: mean over the ``D - d0`` orthogonal directions of the second moment, ``E||(I - W W^T) y||^2/(D-d0)``;
     ``se``: its standard error; ``max_eigenvalue``: the largest eigenvalue of ``E[(I-WW^T) y y^T (I-WW^T)]``, the
-    ``Sigma`` that the corollary bounds by ``a T0 I``.
+    ``Sigma`` that the corollary bounds by ``a T0 I``. All three are ``>= 0``.
     """
 
-    variance: float
-    se: float
-    max_eigenvalue: float
+    __slots__ = ()
+
+    def __new__(cls, variance: float, se: float, max_eigenvalue: float) -> "Leakage":
+        return super().__new__(cls, check_float("variance", variance, low=0.0), check_float("se", se, low=0.0),
+                               check_float("max_eigenvalue", max_eigenvalue, low=0.0))
 
 
 def _samples(name: str, x, dim: int | None = None, min_n: int = 2) -> np.ndarray:
@@ -149,15 +173,22 @@ def bin_probabilities(mixture: GaussianMixture, edges: list[np.ndarray], *, node
     """
     if not isinstance(mixture, GaussianMixture):
         raise TypeError(f"mixture must be a GaussianMixture, got {type(mixture).__name__}")
-    if mixture.dim not in (1, 2) or len(edges) != mixture.dim:
-        raise ValueError(f"bin_probabilities needs a 1-D or 2-D mixture and one edge array per dimension, got dim "
-                         f"{mixture.dim} and {len(edges)} edge arrays")
+    if mixture.dim not in (1, 2):
+        raise ValueError(f"mixture must be 1-D or 2-D for bin probabilities, got dimension {mixture.dim}")
+    if not isinstance(edges, (list, tuple)) or len(edges) != mixture.dim:
+        got = f"{len(edges)} edge arrays" if isinstance(edges, (list, tuple)) else type(edges).__name__
+        raise ValueError(f"edges must be a list of one edge array per dimension ({mixture.dim}), got {got}")
     edges = [check_array(f"edges[{i}]", e, ndim=1) for i, e in enumerate(edges)]
+    for i, e in enumerate(edges):
+        if e.size < 2 or np.any(np.diff(e) <= 0):
+            raise ValueError(f"edges[{i}] must hold >= 2 strictly increasing values, got {e.size} values")
+    nodes = check_int("nodes", nodes, high=1000)
+    cells = np.prod([e.size for e in edges]) * (nodes**2 if mixture.dim == 2 else 1)
+    check_memory("edges, nodes", 4 * cells * mixture.n_components, what=f"{cells:.3g} quadrature points")
     if mixture.dim == 1:
         sd = np.sqrt(mixture.covs[:, 0, 0])
         cdf = norm.cdf((edges[0][:, None] - mixture.means[None, :, 0]) / sd)   # (edges, K)
         return np.diff(cdf, axis=0) @ mixture.weights
-    nodes = check_int("nodes", nodes)
     g, w = np.polynomial.legendre.leggauss(nodes)
     ex, ey = edges
     cx, hx = (ex[1:] + ex[:-1]) / 2, np.diff(ex) / 2
@@ -216,6 +247,7 @@ def tv_histogram(samples: np.ndarray, reference: GaussianMixture | np.ndarray, *
                          f"above that), got d = {d}")
     bins = check_int("bins", bins, low=2)
     n_boot = check_int("n_boot", n_boot)
+    seed = check_seed(seed)
     if x.shape[0] < bins**d:
         raise ValueError(f"samples must hold at least bins**d = {bins**d} points for a histogram TV, got {x.shape[0]}")
     known = isinstance(reference, GaussianMixture)
@@ -229,6 +261,7 @@ def tv_histogram(samples: np.ndarray, reference: GaussianMixture | np.ndarray, *
     if np.any(bnd[:, 1] <= bnd[:, 0]):
         raise ValueError(f"bounds must have low < high on every axis, got {bnd.tolist()}")
     edges = [np.linspace(lo, hi, bins + 1) for lo, hi in bnd]
+    check_memory("n_boot", 2 * n_boot * (bins**d + 1), what=f"{n_boot} bootstrap histograms of {bins**d + 1} cells")
 
     def probs(pts: np.ndarray) -> np.ndarray:   # cell frequencies, with the outside cell last
         counts = np.histogramdd(pts, bins=edges)[0].ravel()
@@ -300,6 +333,8 @@ def mmd2(a: np.ndarray, b: np.ndarray, *, bandwidth: float | None = None) -> Est
     True
     """
     a, b = _pair(a, b, min_n=4)
+    m, n = a.shape[0], b.shape[0]
+    check_memory("a, b", 2 * (m * m + n * n + m * n), what=f"the {m + n} x {m + n} kernel matrices")
     if bandwidth is None:
         pooled = np.concatenate([a[:1000], b[:1000]])
         dist = np.sqrt(_sqdist(pooled, pooled)[np.triu_indices(pooled.shape[0], 1)])
@@ -371,6 +406,11 @@ def sliced_wasserstein(a: np.ndarray, b: np.ndarray, *, n_projections: int = 100
     n_projections = check_int("n_projections", n_projections)
     p = check_int("p", p, low=1, high=2)
     n_boot = check_int("n_boot", n_boot)
+    seed = check_seed(seed)
+    n_ab = a.shape[0] + b.shape[0]
+    check_memory("n_projections", 3 * n_projections * (n_ab + a.shape[1]), what="the projected samples")
+    check_work("n_boot, n_projections", (n_boot + 1) * n_projections * n_ab, limit=10**10,
+               what="entries sorted over the bootstrap")
     rng = np.random.default_rng(seed)
     theta = rng.standard_normal((a.shape[1], n_projections))
     theta /= np.linalg.norm(theta, axis=0, keepdims=True)
@@ -415,5 +455,5 @@ def orthogonal_leakage(samples: np.ndarray, encoder: np.ndarray) -> Leakage:
     y = _samples("samples", samples, dim=D)
     r = y - (y @ W) @ W.T                              # (I - W W^T) y
     sq = (r * r).sum(1) / (D - d0)
-    top = float(np.linalg.eigvalsh(r.T @ r / y.shape[0])[-1])
+    top = max(float(np.linalg.eigvalsh(r.T @ r / y.shape[0])[-1]), 0.0)  # PSD: round-off can make it -1e-17
     return Leakage(float(sq.mean()), float(sq.std(ddof=1) / np.sqrt(y.shape[0])), top)
