@@ -24,7 +24,8 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from ._checks import check_array, check_float, check_int, check_orthonormal, check_seed
+from ._checks import check_array, check_bool, check_callable, check_choice, check_device, check_float, check_int, \
+    check_memory, check_orthonormal, check_seed
 from .data import SubspaceData, projection_distance
 from .metrics import Estimate, Leakage, TVEstimate, aligned_latents, mmd2, orthogonal_leakage, sliced_wasserstein, \
     tv_histogram
@@ -74,6 +75,10 @@ def mean_squared_score_error(errors: Sequence[float], t_grid: Sequence[float]) -
     t = check_array("t_grid", t_grid, ndim=1)
     if t.size < 2 or e.shape != t.shape:
         raise ValueError(f"errors and t_grid must have one common length >= 2, got {e.size} and {t.size}")
+    if np.any(e < 0):
+        raise ValueError(f"errors must be >= 0 (score errors are norms), got minimum {e.min():.3g}")
+    if t[0] <= 0:
+        raise ValueError(f"t_grid must hold times > 0, got minimum {t[0]:.3g}")
     if np.any(np.diff(t) <= 0):
         raise ValueError("t_grid must be strictly increasing")
     return float(np.trapezoid(e**2, t) / (t[-1] - t[0]))
@@ -92,6 +97,29 @@ class Run:
     subspace_error: float       #: Corollary 3.2.1 (i): ``||W_B W_B^T - U U^T||_F``
     seconds: float              #: wall time of the training
     model: Any = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        self.n = check_int("n", self.n)
+        self.D = check_int("D", self.D)
+        self.seed = check_seed(self.seed)
+        self.t_grid = check_array("t_grid", self.t_grid, ndim=1)
+        self.errors = check_array("errors", self.errors, ndim=1)
+        if self.errors.shape != self.t_grid.shape or np.any(self.errors < 0):
+            raise ValueError(f"errors must be >= 0, one per time of t_grid ({self.t_grid.size}), got shape "
+                             f"{self.errors.shape}")
+        self.mean_sq_error = check_float("mean_sq_error", self.mean_sq_error, low=0.0)
+        self.subspace_error = check_float("subspace_error", self.subspace_error, low=0.0)
+        self.seconds = check_float("seconds", self.seconds, low=0.0)
+
+
+def _check_sizes(name: str, values: Any, check: Callable[[str, Any], int]) -> list[int]:
+    """A non-empty list of integers (``ns``, ``seeds``), each checked by ``check(name, value)``."""
+    if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
+        raise TypeError(f"{name} must be a list of integers, got {type(values).__name__} {values!r}")
+    out = [check(f"{name}[{i}]", v) for i, v in enumerate(values)]
+    if not out:
+        raise ValueError(f"{name} must hold at least one value")
+    return out
 
 
 def train_across_n(data: SubspaceData, ns: Sequence[int], *, patch: int, seeds: Sequence[int] = (0,),
@@ -143,10 +171,16 @@ def train_across_n(data: SubspaceData, ns: Sequence[int], *, patch: int, seeds: 
     """
     if not isinstance(data, SubspaceData):
         raise TypeError(f"data must be a dit_lib.SubspaceData, got {type(data).__name__}")
-    ns = [check_int("ns[i]", n) for n in ns]
-    seeds = [check_int("seeds[i]", s, low=0) for s in seeds]
-    if not ns or not seeds:
-        raise ValueError("ns and seeds must each hold at least one value")
+    ns = _check_sizes("ns", ns, check_int)
+    seeds = _check_sizes("seeds", seeds, lambda name, s: check_seed(s, name))
+    check_memory("ns", 2 * max(ns) * data.D * len(seeds), what=f"training sets of up to {max(ns)} points")
+    patch = check_int("patch", patch)
+    n_eval = check_int("n_eval", n_eval)
+    eval_seed = check_seed(eval_seed, "eval_seed")
+    keep_models = check_bool("keep_models", keep_models)
+    device = check_device(device)
+    if train is not None:
+        check_callable("train", train)
     T = check_float("T", T, low=0.0, low_open=True)
     T0 = check_float("T0", T0, low=0.0, high=T, low_open=True, high_open=True)
     tg = np.geomspace(T0, T, 12) if t_grid is None else check_array("t_grid", t_grid, ndim=1)
@@ -183,8 +217,10 @@ def by_n(runs: Sequence[Run], attribute: str = "mean_sq_error") -> tuple[np.ndar
     (ns, mean, se) : three arrays
         ``se`` is ``std / sqrt(#seeds)`` (``nan`` with a single seed).
     """
-    if not runs:
-        raise ValueError("runs must hold at least one Run")
+    if isinstance(runs, (str, bytes)) or not hasattr(runs, "__iter__") or not runs:
+        raise ValueError(f"runs must be a non-empty list of Run, got {runs!r:.80}")
+    if not all(isinstance(r, Run) for r in runs):
+        raise TypeError(f"runs must hold only Run records, got {sorted({type(r).__name__ for r in runs})}")
     if attribute not in ("mean_sq_error", "subspace_error", "seconds"):
         raise ValueError(f"attribute must be one of ['mean_sq_error', 'subspace_error', 'seconds'], got {attribute!r}")
     ns = np.array(sorted({r.n for r in runs}))
@@ -202,6 +238,15 @@ class LogLogFit:
     se: float           #: standard error of the slope (``nan`` with 2 points)
     intercept: float
     dof: int = 0        #: residual degrees of freedom, ``#points - 2``
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "slope", check_float("slope", self.slope))
+        se = self.se
+        if not (isinstance(se, float) and np.isnan(se)):  # nan on purpose: no standard error from 2 points
+            se = check_float("se", se, low=0.0)
+        object.__setattr__(self, "se", se)
+        object.__setattr__(self, "intercept", check_float("intercept", self.intercept))
+        object.__setattr__(self, "dof", check_int("dof", self.dof, low=0))
 
     def __call__(self, x):
         """The fitted power law ``exp(intercept) x^slope``."""
@@ -249,6 +294,8 @@ def loglog_fit(x: Sequence[float], y: Sequence[float]) -> LogLogFit:
         raise ValueError(f"x and y must have one common length >= 2, got {x.size} and {y.size}")
     if np.any(x <= 0) or np.any(y <= 0):
         raise ValueError("x and y must be positive for a log-log fit")
+    if np.ptp(np.log(x)) == 0:
+        raise ValueError(f"x must hold at least two distinct values for a slope, got all equal to {x[0]:g}")
     lx, ly = np.log(x), np.log(y)
     A = np.stack([np.ones_like(lx), lx], 1)
     coef, *_ = np.linalg.lstsq(A, ly, rcond=None)
@@ -270,6 +317,15 @@ class Recovery:
     latent_metric: str                      #: ``"tv"`` (``d0 <= 2``) or ``"mmd2"``
     leakage: Leakage                        #: (iii) variance off ``span(W_B)``
     samples: np.ndarray = field(repr=False)  #: the generated samples, ``(n, D)``
+
+    def __post_init__(self) -> None:
+        self.subspace_error = check_float("subspace_error", self.subspace_error, low=0.0)
+        if not isinstance(self.latent, (Estimate, TVEstimate)):
+            raise TypeError(f"latent must be an Estimate or TVEstimate, got {type(self.latent).__name__}")
+        check_choice("latent_metric", self.latent_metric, ("tv", "mmd2"))
+        if not isinstance(self.leakage, Leakage):
+            raise TypeError(f"leakage must be a Leakage, got {type(self.leakage).__name__}")
+        self.samples = check_array("samples", self.samples, ndim=2)
 
 
 def distribution_recovery(score_fn: Callable[[np.ndarray, float], np.ndarray], encoder: np.ndarray,
@@ -307,6 +363,8 @@ def distribution_recovery(score_fn: Callable[[np.ndarray, float], np.ndarray], e
     """
     if not isinstance(data, SubspaceData):
         raise TypeError(f"data must be a dit_lib.SubspaceData, got {type(data).__name__}")
+    check_callable("score_fn", score_fn)
+    bins = check_int("bins", bins, low=2)
     W = check_orthonormal("encoder", encoder, tol=1e-5)
     if W.shape != data.basis.shape:
         raise ValueError(f"encoder must have the shape of data.basis {data.basis.shape}, got {W.shape}")

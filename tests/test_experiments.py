@@ -70,7 +70,7 @@ def test_distribution_recovery_with_exact_score():
 
 def test_experiments_bad_input():
     data = dl.SubspaceData.random(D=4, d0=1, seed=0)
-    with pytest.raises(ValueError, match="ns\\[i\\] must be >= 1"):
+    with pytest.raises(ValueError, match="ns\\[0\\] must be >= 1"):
         ex.train_across_n(data, [0], patch=1)
     with pytest.raises(ValueError, match="at least one value"):
         ex.train_across_n(data, [], patch=1)

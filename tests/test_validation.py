@@ -785,8 +785,14 @@ CASES: dict[str, list[_Spec]] = {
     ],
     "experiments.LogLogFit": [
         floats("slope", lambda v: experiments.LogLogFit(v, 0.1, 0.0)),
-        floats("se", lambda v: experiments.LogLogFit(1.0, v, 0.0), low=0.0),
+        bad("se", lambda v: experiments.LogLogFit(1.0, v, 0.0), "1.0", True, None, INF, -1.0),
         floats("intercept", lambda v: experiments.LogLogFit(1.0, 0.1, v)),
+        ints("dof", lambda v: experiments.LogLogFit(1.0, 0.1, 0.0, v), low=0),
+    ],
+    "experiments.LogLogFit.interval": [
+        floats("level", lambda v: experiments.LogLogFit(1.0, 0.1, 0.0, 3).interval(v), low=0.0, high=1.0,
+               low_open=True, high_open=True),
+        bad("dof", lambda v: experiments.LogLogFit(1.0, 0.1, 0.0, v).interval(0.9), 0),
     ],
     "experiments.loglog_fit": [
         arrays("x", lambda v: experiments.loglog_fit(v, [1.0, 2.0, 3.0]), [1.0, 2.0, 3.0]),
