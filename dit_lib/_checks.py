@@ -26,7 +26,6 @@ __all__ = [
     "check_orthonormal",
     "check_probabilities",
     "check_choice",
-    "check_qk",
     "check_scale",
     "check_callable",
     "check_device",
@@ -317,35 +316,6 @@ def trusted() -> Iterator[None]:
 def is_trusted() -> bool:
     """True inside :func:`trusted`: the caller is the library itself, with validated values."""
     return _TRUSTED.get()
-
-
-def check_qk(Q: Any, K: Any, V: Any | None = None) -> None:
-    """Check attention inputs: floating-point tensors ``Q (..., L_q, d)``, ``K (..., L_k, d)``, ``V (..., L_k, d_v)``.
-
-    Same leading (batch, head) axes, same ``d`` for ``Q`` and ``K``, finite entries. Used by
-    :mod:`dit_lib.attention` and :mod:`dit_lib.efficient` (chapters 4 and 6).
-    """
-    import math
-
-    import torch
-
-    for name, X in (("Q", Q), ("K", K)) + ((("V", V),) if V is not None else ()):
-        if not isinstance(X, torch.Tensor):
-            raise TypeError(f"{name} must be a torch.Tensor, got {type(X).__name__}")
-        if X.ndim < 2:
-            raise ValueError(f"{name} must have shape (..., L, d), got {tuple(X.shape)}")
-        if not X.is_floating_point():
-            raise TypeError(f"{name} must be a floating-point tensor, got {X.dtype}")
-        # aminmax propagates NaN and shows +-inf, without the boolean temporary of isfinite(X).all()
-        if X.numel() and not all(map(math.isfinite, (float(v) for v in torch.aminmax(X.detach())))):
-            raise ValueError(f"{name} must contain only finite numbers (found NaN or inf)")
-    if Q.shape[-1] != K.shape[-1]:
-        raise ValueError(f"Q and K must share the feature dimension d, got {tuple(Q.shape)} and {tuple(K.shape)}")
-    if Q.shape[:-2] != K.shape[:-2]:
-        raise ValueError(f"Q and K must share the batch/head axes, got {tuple(Q.shape)} and {tuple(K.shape)}")
-    if V is not None:
-        if V.shape[:-2] != K.shape[:-2] or V.shape[-2] != K.shape[-2]:
-            raise ValueError(f"V must have shape (..., L_k, d_v) matching K {tuple(K.shape)}, got {tuple(V.shape)}")
 
 
 def check_scale(scale: Any, d: int) -> float:

@@ -34,8 +34,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from ._checks import check_choice, check_float, check_int
-from .polynomial import KINDS, MAX_DEGREE, degree_for_error, exp_poly_coefficients, exp_poly_error
+from ._checks import check_choice, check_float, check_int, check_attention_inputs, check_scale
+from .polynomial import (KINDS, MAX_DEGREE, SUM_GROUP, attention_error_bound, degree_for_error,
+                         exp_poly_coefficients, exp_poly_error, rounding_rel_error, unit_roundoff)
 
 __all__ = [
     "default_device",
@@ -50,6 +51,11 @@ __all__ = [
     "reference_attention",
     "sdpa_attention",
     "fast_attention",
+    "monomial_features",
+    "PRECISIONS",
+    "choose_precision",
+    "ADVERSARIAL_PATTERNS",
+    "adversarial_instance",
     "performer_features",
     "performer_attention",
 ]
@@ -138,44 +144,21 @@ def feature_coefficients(d: int, degree: int, coefficients: np.ndarray) -> np.nd
     return a[j] * np.round(multinom)
 
 
-def _check_qk(Q: Any, K: Any, V: Any | None = None) -> None:
-    for name, X in (("Q", Q), ("K", K)) + ((("V", V),) if V is not None else ()):
-        if not isinstance(X, torch.Tensor):
-            raise TypeError(f"{name} must be a torch.Tensor, got {type(X).__name__}")
-        if X.ndim < 2:
-            raise ValueError(f"{name} must have shape (..., L, d), got {tuple(X.shape)}")
-        if not X.is_floating_point():
-            raise TypeError(f"{name} must be a floating-point tensor, got {X.dtype}")
-        # aminmax propagates NaN and shows +-inf, without the boolean temporary of isfinite(X).all()
-        if X.numel() and not all(map(math.isfinite, (float(v) for v in torch.aminmax(X)))):
-            raise ValueError(f"{name} must contain only finite numbers (found NaN or inf)")
-    if Q.shape[-1] != K.shape[-1]:
-        raise ValueError(f"Q and K must share the feature dimension d, got {tuple(Q.shape)} and {tuple(K.shape)}")
-    if Q.shape[:-2] != K.shape[:-2]:
-        raise ValueError(f"Q and K must share the batch/head axes, got {tuple(Q.shape)} and {tuple(K.shape)}")
-    if V is not None:
-        if V.shape[:-2] != K.shape[:-2] or V.shape[-2] != K.shape[-2]:
-            raise ValueError(f"V must have shape (..., L_k, d_v) matching K {tuple(K.shape)}, got {tuple(V.shape)}")
-
-
-def _scale(scale: float | None, d: int) -> float:
-    return 1.0 / d if scale is None else check_float("scale", scale, low=0.0, low_open=True)
-
-
 def logit_bound(Q: torch.Tensor, K: torch.Tensor, scale: float | None = None, *, tight: bool = False) -> float:
     """A bound on ``|scale * <q, k>|`` over all query-key pairs. Chapter 4.
 
     ``tight=False``: ``scale * d * max|Q| * max|K|`` (the entry bound; ``B^2`` for entries in ``[-B, B]`` and
     ``scale = 1/d``). ``tight=True``: ``scale * max ||q|| * max ||k||`` (Cauchy–Schwarz, never larger).
     """
-    _check_qk(Q, K)
-    return _logit_bound(Q, K, _scale(scale, Q.shape[-1]), tight)
+    check_attention_inputs(Q, K)
+    return _logit_bound(Q, K, check_scale(scale, Q.shape[-1]), tight)
 
 
 def _logit_bound(Q: torch.Tensor, K: torch.Tensor, s: float, tight: bool) -> float:
     """:func:`logit_bound` without the input checks (callers have checked)."""
-    if tight:
-        return s * float(torch.linalg.vector_norm(Q, dim=-1).max()) * float(torch.linalg.vector_norm(K, dim=-1).max())
+    if tight:  # norms in float64, so that the bound is not itself rounded down
+        return (s * float(torch.linalg.vector_norm(Q, dim=-1, dtype=torch.float64).max())
+                * float(torch.linalg.vector_norm(K, dim=-1, dtype=torch.float64).max()))
     return s * Q.shape[-1] * float(Q.abs().max()) * float(K.abs().max())
 
 
@@ -206,33 +189,99 @@ def _top_steps(d: int, degree: int) -> tuple[int, tuple[tuple[int, int, int, int
     return math.comb(d + degree - 1, degree - 1), tuple(st for st in steps if st[4] == degree)
 
 
+class _MonomialFeatures(torch.autograd.Function):
+    """:func:`_monomials_t` with a backward pass: the one feature-map builder, also under autograd (chapter 6).
+
+    Backward walks the recipe of :func:`_layout` in reverse: a monomial built as ``prefix * x_i`` sends
+    ``grad * x_i`` to its prefix and ``grad * prefix`` to ``x_i``.
+    """
+
+    @staticmethod
+    def forward(ctx, X: torch.Tensor, degree: int) -> torch.Tensor:  # noqa: D102
+        out = _monomials_t(X, degree)
+        ctx.save_for_backward(X, out)
+        ctx.degree = degree
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):  # noqa: D102
+        X, out = ctx.saved_tensors
+        _, steps = _layout(X.shape[-1], ctx.degree)
+        G = grad.clone()
+        Xt = X.transpose(-1, -2)
+        gX = torch.zeros_like(Xt)
+        for i, src, dst, n, _j in reversed(steps):
+            gd = G[..., dst:dst + n, :]
+            gX[..., i, :] += (gd * out[..., src:src + n, :]).sum(-2)
+            G[..., src:src + n, :] += gd * Xt[..., i:i + 1, :]
+        return gX.transpose(-1, -2), None
+
+
+def monomial_features(X: torch.Tensor, degree: int) -> torch.Tensor:
+    """All monomials of degree ``<= g`` of the rows of ``X``: ``(..., n, d) -> (..., n, binom(d+g, g))``. Chapter 4.
+
+    Order of :func:`monomial_exponents`. The one builder of the multinomial features: :func:`exp_feature_maps`,
+    :func:`fast_attention` and the differentiable :func:`dit_lib.efficient.poly_features` (chapter 6) all use it;
+    gradients flow to ``X`` through a custom :class:`torch.autograd.Function`.
+    """
+    check_attention_inputs(X, X, names=("X", "X", "X"))
+    degree = check_int("degree", degree, low=0, high=MAX_DEGREE)
+    if torch.is_grad_enabled() and X.requires_grad:
+        return _MonomialFeatures.apply(X, degree).transpose(-1, -2)
+    return _monomials_t(X, degree).transpose(-1, -2)
+
+
+def _grouped_mm(A: torch.Tensor, B: torch.Tensor) -> torch.Tensor:
+    """``A @ B`` in float64, the inner sum split into groups of at most ``SUM_GROUP`` terms added in the working dtype.
+
+    The rounding analysis of :func:`fast_attention` (:func:`dit_lib.polynomial.accumulation_length`) counts on it.
+    """
+    n = A.shape[-1]
+    out = None
+    for a in range(0, n, SUM_GROUP):
+        part = (A[..., a:a + SUM_GROUP] @ B[..., a:a + SUM_GROUP, :]).double()
+        out = part if out is None else out.add_(part)
+    return out
+
+
 def _keys_times_values(X: torch.Tensor, V1: torch.Tensor, degree: int,
                        buffer: torch.Tensor | None = None) -> torch.Tensor:
-    """``mono(X)^T V1`` (``(..., r, c)``) without materialising the top-degree monomials.
+    """``mono(X)^T V1`` (``(..., r, c)``, float64) without materialising the top-degree monomials.
 
-    The degree-``g`` monomials with largest variable ``i`` are a prefix of the degree-``(g-1)`` block times
-    ``x_i``, so their rows of ``mono(X)^T V1`` equal ``prefix^T (x_i * V1)``: ``d`` small products replace
-    writing the largest block of features (more than half of them).
+    ``X`` (``(..., n, d)``) is split into groups of ``SUM_GROUP`` keys (the last padded with zero keys and zero values),
+    each group's product is taken in the working dtype and the groups are added in float64. The degree-``g``
+    monomials with largest variable ``i`` are a prefix of the degree-``(g-1)`` block times ``x_i``, so their rows of
+    ``mono(X)^T V1`` equal ``prefix^T (x_i * V1)``: ``d`` small products replace writing the largest block of features.
     """
+    n = X.shape[-2]
+    pad = -n % SUM_GROUP
+    if pad:
+        X = torch.nn.functional.pad(X, (0, 0, 0, pad))
+        V1 = torch.nn.functional.pad(V1, (0, 0, 0, pad))
+    X = X.unflatten(-2, (-1, SUM_GROUP))
+    V1 = V1.unflatten(-2, (-1, SUM_GROUP))
     if degree == 0:
-        return _monomials_t(X, 0) @ V1
+        return V1.sum(-2, dtype=torch.float64)[..., None, :].sum(-3)
     r_low, top = _top_steps(X.shape[-1], degree)
-    P = _monomials_t(X, degree - 1, buffer)
-    parts = [P @ V1] + [P[..., src:src + n, :] @ (V1 * X[..., i:i + 1]) for i, src, _dst, n, _j in top]
-    return torch.cat(parts, dim=-2)
+    P = _monomials_t(X, degree - 1, buffer if pad == 0 else None)
+    parts = [P @ V1] + [P[..., src:src + n_, :] @ (V1 * X[..., i:i + 1]) for i, src, _dst, n_, _j in top]
+    return torch.cat(parts, dim=-2).double().sum(-3)
 
 
 def _queries_times_matrix(X: torch.Tensor, Mt: torch.Tensor, degree: int,
                           buffer: torch.Tensor | None = None) -> torch.Tensor:
-    """``mono(X) M`` for ``Mt = M^T`` (``(..., c, r)``), again without the top-degree monomials."""
+    """``mono(X) M`` for ``Mt = M^T`` (``(..., c, r)``), float64 ``(..., n, c)``, again without the top-degree monomials.
+
+    Sums over features are split into groups of at most ``SUM_GROUP`` terms added in float64 (:func:`_grouped_mm`).
+    """
     if degree == 0:
-        return (Mt @ _monomials_t(X, 0)).transpose(-1, -2)
+        return _grouped_mm(Mt, _monomials_t(X, 0)).transpose(-1, -2)
     r_low, top = _top_steps(X.shape[-1], degree)
     P = _monomials_t(X, degree - 1, buffer)
-    out = Mt[..., :r_low] @ P
-    Xt = X.transpose(-1, -2).contiguous()
+    out = _grouped_mm(Mt[..., :r_low], P)
+    Xt = X.transpose(-1, -2).double()
     for i, src, dst, n, _j in top:
-        out.addcmul_(Mt[..., dst:dst + n] @ P[..., src:src + n, :], Xt[..., i:i + 1, :])
+        out.addcmul_(_grouped_mm(Mt[..., dst:dst + n], P[..., src:src + n, :]), Xt[..., i:i + 1, :])
     return out.transpose(-1, -2)
 
 
@@ -249,7 +298,7 @@ def _poly_setup(Q: torch.Tensor, K: torch.Tensor, degree: int, radius: float | N
     degree = check_int("degree", degree, low=0, high=MAX_DEGREE)
     check_choice("kind", kind, KINDS)
     d = Q.shape[-1]
-    s = _scale(scale, d)
+    s = check_scale(scale, d)
     if radius is None:
         # Round up conservatively so that the largest logit lies inside the interval despite rounding.
         radius = max(_logit_bound(Q, K, s, False) * (1 + 1e-6), 1e-12)
@@ -295,7 +344,7 @@ def exp_feature_maps(Q: torch.Tensor, K: torch.Tensor, degree: int, radius: floa
         Mismatched shapes, non-finite entries, ``radius <= 0``, a bad degree, or features that would not fit
         in memory (the message says how much they would need).
     """
-    _check_qk(Q, K)
+    check_attention_inputs(Q, K)
     d, s, degree, radius, r = _poly_setup(Q, K, degree, radius, scale, kind)
     _check_memory(f"features of rank r = binom({d}+{degree}, {degree}) = {r} for L = {max(Q.shape[-2], K.shape[-2])}",
                   r * (Q.numel() + K.numel()) // d, Q.element_size())
@@ -328,8 +377,8 @@ def reference_attention(Q: torch.Tensor, K: torch.Tensor, V: torch.Tensor, *, sc
     torch.Tensor
         float64, shape ``(..., len(rows), d_v)``.
     """
-    _check_qk(Q, K, V)
-    s = _scale(scale, Q.shape[-1])
+    check_attention_inputs(Q, K, V)
+    s = check_scale(scale, Q.shape[-1])
     chunk = check_int("chunk", chunk)
     Qd = Q.double() if rows is None else Q.double().index_select(-2, rows.to(Q.device))
     Kd, Vd = K.double(), V.double()
@@ -344,8 +393,8 @@ def sdpa_attention(Q: torch.Tensor, K: torch.Tensor, V: torch.Tensor, *, scale: 
     Leading axes are flattened into heads so that on CPU torch dispatches to its fused flash-attention kernel
     (memory ``O(L)``, time ``O(L^2 d)``).
     """
-    _check_qk(Q, K, V)
-    s = _scale(scale, Q.shape[-1])
+    check_attention_inputs(Q, K, V)
+    s = check_scale(scale, Q.shape[-1])
     lead = Q.shape[:-2]
     # torch's CPU flash kernel needs 4-D (batch, heads, L, d) inputs; 2-D/3-D ones fall back to the math path,
     # which forms the L x L matrix (4 GiB at L = 32768): flatten the leading axes into heads.
@@ -355,29 +404,77 @@ def sdpa_attention(Q: torch.Tensor, K: torch.Tensor, V: torch.Tensor, *, scale: 
 
 
 def _chunk_rows(chunk: int | None, r: int, itemsize: int) -> int:
+    """Rows per block, a multiple of ``SUM_GROUP``: by default about 4 MiB of features, so blocks stay in cache."""
     if chunk is not None:
-        return check_int("chunk", chunk)
-    # ~64 MiB of features per block: large enough for BLAS, small enough for cache and memory.
-    return max(256, (64 * 2**20) // max(1, r * itemsize))
+        chunk = check_int("chunk", chunk)
+    else:
+        chunk = (4 * 2**20) // max(1, r * itemsize)
+    return max(SUM_GROUP, chunk // SUM_GROUP * SUM_GROUP)
+
+
+PRECISIONS = ("auto", "working", "float64")
+
+
+def choose_precision(precision: str, dtype: torch.dtype, exact_bound: float, working_bound: float,
+                     tol: float | None = None) -> torch.dtype:
+    """The dtype to compute in: the rule shared by :func:`fast_attention` and the low-rank gradient (chapters 4–5).
+
+    ``"float64"`` (or float64 inputs) -> float64; ``"working"`` -> ``dtype``; ``"auto"`` -> ``dtype`` unless rounding
+    would dominate: with ``tol``, when the certified bound in ``dtype`` (``working_bound``) exceeds it; without, when
+    its rounding part (``working_bound - exact_bound``) exceeds the exact-arithmetic part ``exact_bound``.
+    """
+    check_choice("precision", precision, PRECISIONS)
+    if precision == "float64" or dtype == torch.float64:
+        return torch.float64
+    if precision == "working":
+        return dtype
+    if tol is not None:
+        return dtype if working_bound <= tol else torch.float64
+    return dtype if working_bound - exact_bound <= exact_bound else torch.float64
+
+
+def _certify(eps: float, radius: float, degree: int, kind: str, bound: float, length: int, dtype: torch.dtype,
+             out_dtype: torch.dtype, vmax: float) -> tuple[float, float, float]:
+    """``(rho, approx_bound, rounding_bound)`` of fast attention computed in ``dtype`` and returned in ``out_dtype``."""
+    rho = rounding_rel_error(radius, degree, kind, bound=max(bound, 1e-12), dtype=dtype, length=max(length, 1))
+    u_out = unit_roundoff(out_dtype) + 2.0**-53
+    total = vmax * attention_error_bound(eps, rho, u_out)
+    approx = vmax * attention_error_bound(eps)
+    return rho, approx, total - approx
 
 
 def fast_attention(Q: torch.Tensor, K: torch.Tensor, V: torch.Tensor, degree: int, radius: float | None = None, *,
                    scale: float | None = None, kind: str = "chebyshev", chunk: int | None = None,
-                   max_rel_error: float = 0.5, on_cancel: str = "raise",
+                   max_rel_error: float = 0.5, on_cancel: str = "raise", tol: float | None = None,
+                   precision: str = "auto",
                    return_info: bool = False) -> torch.Tensor | tuple[torch.Tensor, dict]:
     """Almost-linear attention by the polynomial method (Prop 4.2, algorithm of [AS23]). Chapter 4.
 
     Computes ``(U1 (U2^T [V, 1]))`` and divides by the last column, with ``U1, U2`` the features of
-    :func:`exp_feature_maps`, batched over all leading axes (heads) and in blocks of ``chunk`` rows, on the
-    device and in the dtype of ``Q``. The coefficients ``c_alpha`` are folded into the small ``r x (d_v+1)``
-    matrix ``U2^T [V, 1]``, so the ``L x r`` blocks are plain monomials; time ``O(L r (d + d_v))``.
+    :func:`exp_feature_maps`, batched over all leading axes (heads) and in cache-sized blocks of ``chunk`` rows, on
+    the device of ``Q``. The coefficients ``c_alpha`` are folded into the small ``r x (d_v+1)`` matrix
+    ``U2^T [V, 1]``, so the ``L x r`` blocks are plain monomials; time ``O(L r (d + d_v))``. The result has the dtype
+    of ``Q``.
 
-    **Cancellation guard.** The relative error ``eps`` of ``P`` is measured on ``[-b, b]`` with ``b`` the
-    Cauchy–Schwarz bound on the logits (:func:`logit_bound`); when ``eps < 1`` every output entry is within
-    ``2 eps ||V||_inf / (1 - eps)`` of exact attention (``info["error_bound"]``). If ``eps >= max_rel_error``
-    or some approximate row sum is ``<= 0``, the output cannot be trusted: ``on_cancel="raise"`` raises
-    :class:`CancellationError`, ``"warn"`` issues a :class:`CancellationWarning` (rows whose sum is ``<= 0``
-    become NaN). Either message gives the measured bound and the degree that would be needed.
+    **The certified bound** (``info["error_bound"]``) bounds the error of what is returned, in its dtype:
+
+    * exact arithmetic: the relative error ``eps`` of ``P`` on ``[-b, b]``, ``b`` the Cauchy–Schwarz bound on the
+      logits (:func:`logit_bound`), moves every output entry by at most ``2 eps ||V||_inf / (1 - eps)``
+      (``info["approx_bound"]``);
+    * rounding (a forward error analysis of the feature evaluation, of ``U2^T [V, 1]`` and of the final products):
+      every computed row sum is within ``rho = gamma_T sum_j |a_j| b^j e^b`` of the exact one, relative
+      (:func:`dit_lib.polynomial.rounding_rel_error`); sums in the working precision are kept to at most
+      :data:`dit_lib.polynomial.SUM_GROUP` terms and their partial sums are added in float64. This adds
+      ``2 rho ||V||_inf / (1 - eps - rho)`` and the last roundings (``info["rounding_bound"]``).
+
+    **Precision.** ``precision="working"`` computes in the dtype of ``Q``; ``"float64"`` promotes; ``"auto"`` (default)
+    promotes to float64 where rounding would dominate: when ``tol`` is given, if the working-precision bound exceeds
+    ``tol``; otherwise if its rounding term exceeds the exact-arithmetic term. ``info["compute_dtype"]`` says which.
+
+    **Guard.** If ``eps >= max_rel_error``, ``eps + rho >= 1`` (nothing certified), some computed row sum is
+    ``<= 0``, or the certified bound exceeds ``tol``, the output cannot be trusted: ``on_cancel="raise"`` raises
+    :class:`CancellationError`, ``"warn"`` issues a :class:`CancellationWarning` (rows whose sum is ``<= 0`` become
+    NaN). The message says which condition failed and what would work (degree, precision, or a smaller ``B``).
 
     Parameters
     ----------
@@ -391,62 +488,165 @@ def fast_attention(Q: torch.Tensor, K: torch.Tensor, V: torch.Tensor, degree: in
         Logit scale, default ``1/d``.
     kind : {"chebyshev", "taylor"}
     chunk : int, optional
-        Rows per block (default: about 64 MiB of features per block).
+        Rows per block, rounded to a multiple of ``SUM_GROUP`` (default: about 4 MiB of features per block).
     max_rel_error : float
         Guard threshold on ``eps``, in ``(0, 1]``.
     on_cancel : {"raise", "warn"}
+    tol : float, optional
+        Requested accuracy: largest acceptable certified error per output entry, ``> 0``.
+    precision : {"auto", "working", "float64"}
     return_info : bool
-        Also return a dict with ``degree, rank, radius, logit_bound, rel_error, error_bound, min_row_sum``.
+        Also return a dict with ``degree, rank, radius, logit_bound, rel_error, rounding_rel_error, approx_bound,
+        rounding_bound, error_bound, compute_dtype, min_row_sum, kind``.
 
     Returns
     -------
     torch.Tensor or (torch.Tensor, dict)
         Shape ``(..., L_q, d_v)``.
     """
-    _check_qk(Q, K, V)
+    check_attention_inputs(Q, K, V)
     check_choice("on_cancel", on_cancel, ("raise", "warn"))
+    check_choice("precision", precision, PRECISIONS)
     max_rel_error = check_float("max_rel_error", max_rel_error, low=0.0, high=1.0, low_open=True)
+    tol = None if tol is None else check_float("tol", tol, low=0.0, low_open=True)
     d, s, degree, radius, r = _poly_setup(Q, K, degree, radius, scale, kind)
+    if Q.dtype not in (torch.float32, torch.float64):
+        raise TypeError(f"Q must be float32 or float64 for fast_attention, got {Q.dtype}")
+
+    # A priori: the logit bound b, the polynomial's error eps on [-b, b], the rounding bound in each precision.
+    bound = _logit_bound(Q, K, s, True) * (1 + 1e-12)
+    eps = exp_poly_error(radius, degree, kind, bound=max(bound, 1e-12))
+    vmax = float(V.abs().max()) if V.numel() else 0.0
+    Lk = K.shape[-2]
+    working = _certify(eps, radius, degree, kind, bound, Lk, Q.dtype, Q.dtype, vmax)
+    dt = choose_precision(precision, Q.dtype, working[1], working[1] + working[2], tol)
+    rho, approx, rounding = working if dt == Q.dtype else _certify(eps, radius, degree, kind, bound, Lk,
+                                                                   dt, Q.dtype, vmax)
+    total = approx + rounding
+
     batch = int(np.prod(Q.shape[:-2], dtype=np.int64))
-    rows = _chunk_rows(chunk, r * batch, Q.element_size())
-    _check_memory(f"a block of {rows} rows x rank {r} x {batch} heads", rows * r * batch, Q.element_size())
+    itemsize = torch.finfo(dt).bits // 8
+    r_low = math.comb(d + degree - 1, degree - 1) if degree else 1
+    rows = _chunk_rows(chunk, r_low * batch, itemsize)
+    _check_memory(f"a block of {rows} rows x rank {r} x {batch} heads", rows * r * batch, itemsize)
     c = torch.as_tensor(feature_coefficients(d, degree, exp_poly_coefficients(radius, degree, kind)),
                         dtype=torch.float64, device=Q.device)
     root = math.sqrt(s)
-    dt = Q.dtype
     V1 = torch.cat([V.to(dt), V.new_ones(V.shape[:-1] + (1,), dtype=dt)], dim=-1)
-    # M = U2^T [V, 1], accumulated over key blocks in float64 (it is only r x (d_v + 1)).
+    # M = U2^T [V, 1], accumulated over key groups in float64 (it is only r x (d_v + 1)).
     M = torch.zeros(Q.shape[:-2] + (r, V1.shape[-1]), dtype=torch.float64, device=Q.device)
-    r_low = math.comb(d + degree - 1, degree - 1) if degree else 1
-    buf = torch.empty(Q.shape[:-2] + (r_low, min(rows, max(Q.shape[-2], K.shape[-2]))), dtype=dt, device=Q.device)
-    for i in range(0, K.shape[-2], rows):
-        M += _keys_times_values(K[..., i:i + rows, :].to(dt) * root, V1[..., i:i + rows, :], degree, buf).double()
+    kbuf = torch.empty(Q.shape[:-2] + (rows // SUM_GROUP, r_low, SUM_GROUP), dtype=dt, device=Q.device)
+    for i in range(0, Lk, rows):
+        Kb = K[..., i:i + rows, :].to(dt) * root
+        M += _keys_times_values(Kb, V1[..., i:i + rows, :], degree, kbuf if Kb.shape[-2] == rows else None)
     Mt = (M * c[:, None]).to(dt).transpose(-1, -2).contiguous()
-    out = torch.cat([_queries_times_matrix(Q[..., i:i + rows, :] * root, Mt, degree, buf)
+    qbuf = torch.empty(Q.shape[:-2] + (r_low, min(rows, Q.shape[-2])), dtype=dt, device=Q.device)
+    out = torch.cat([_queries_times_matrix(Q[..., i:i + rows, :].to(dt) * root, Mt, degree, qbuf)
                      for i in range(0, Q.shape[-2], rows)], dim=-2)
     num, den = out[..., :-1], out[..., -1:]
 
-    bound = _logit_bound(Q, K, s, True) * (1 + 1e-6)  # float32 norms: round up
-    eps = exp_poly_error(radius, degree, kind, bound=max(bound, 1e-12))
-    min_den = float(den.min())
+    min_den = float(den.min()) if den.numel() else math.inf
     info = {"degree": degree, "rank": r, "radius": radius, "logit_bound": bound, "rel_error": eps,
-            "error_bound": 2 * eps * float(V.abs().max()) / (1 - eps) if eps < 1 else math.inf,
-            "min_row_sum": min_den, "kind": kind}
-    if eps >= max_rel_error or min_den <= 0:
-        try:
-            need = f"degree {degree_for_error(bound, 0.1 * max_rel_error, kind)}"
-        except ValueError:
-            need = f"no {kind} degree <= {MAX_DEGREE}"
-        msg = (f"fast attention cancels: logits reach |scale <q,k>| <= {bound:.3g}, where the degree-{degree} {kind} "
-               f"polynomial (built on [-{radius:.3g}, {radius:.3g}]) has relative error {eps:.3g} "
-               f"(guard {max_rel_error:g}); smallest approximate row sum {min_den:.3g}. "
-               f"{need} would reach relative error {0.1 * max_rel_error:g}.")
+            "rounding_rel_error": rho, "approx_bound": approx, "rounding_bound": rounding, "error_bound": total,
+            "compute_dtype": str(dt).replace("torch.", ""), "min_row_sum": min_den, "kind": kind}
+    why = []
+    if eps >= max_rel_error:
+        why.append(f"the degree-{degree} {kind} polynomial (built on [-{radius:.3g}, {radius:.3g}]) has relative "
+                   f"error {eps:.3g} on the logits |scale <q,k>| <= {bound:.3g} (guard {max_rel_error:g})")
+    if eps < 1 <= eps + rho:
+        why.append(f"rounding in {info['compute_dtype']} can move the row sums by {rho:.3g} (relative): "
+                   "nothing is certified")
+    if min_den <= 0:
+        why.append(f"the smallest computed row sum is {min_den:.3g}")
+    if tol is not None and total > tol:
+        why.append(f"the certified error {total:.3g} (polynomial {approx:.3g}, rounding in {info['compute_dtype']} "
+                   f"{rounding:.3g}) exceeds tol = {tol:g}")
+    if why:
+        raise_or_warn = _advice(bound, degree, kind, tol, vmax, max_rel_error, Q.dtype)
+        msg = "fast attention cannot certify its output: " + "; ".join(why) + ". " + raise_or_warn
         if on_cancel == "raise":
             raise CancellationError(msg)
         warnings.warn(msg, CancellationWarning, stacklevel=2)
         den = torch.where(den > 0, den, torch.full_like(den, math.nan))
-    result = num / den
+    result = (num / den).to(Q.dtype)
     return (result, info) if return_info else result
+
+
+def _advice(bound: float, degree: int, kind: str, tol: float | None, vmax: float, max_rel_error: float,
+            dtype: torch.dtype) -> str:
+    """What would work: the degree (and precision) that certifies the request, or that none does."""
+    if tol is not None and vmax > 0:
+        target = min(0.5 * (tol / vmax) / (2 + tol / vmax), 0.1 * max_rel_error)
+    else:
+        target = 0.1 * max_rel_error
+    tips = []
+    for dt in dict.fromkeys((dtype, torch.float64)):
+        try:
+            g = degree_for_error(max(bound, 1e-12), target, kind, dtype=dt)
+            tips.append(f"degree {g} in {str(dt).replace('torch.', '')} would reach relative error {target:.2g}")
+        except ValueError:
+            pass
+    if tips:
+        return "What would work: " + " or ".join(tips) + f" on logits up to {bound:.3g}."
+    return (f"No {kind} degree <= {MAX_DEGREE} certifies relative error {target:.2g} at logit bound {bound:.3g} even in "
+            "float64: lower the entry bound B (or use exact attention).")
+
+
+ADVERSARIAL_PATTERNS = ("clusters", "opposite", "vertices", "aligned")
+
+
+def adversarial_instance(L: int, d: int, B: float, pattern: str = "opposite", *, degree: int | None = None,
+                         scale: float | None = None, kind: str = "chebyshev", jitter: float = 1e-3, seed: int = 0,
+                         dtype: torch.dtype = torch.float32,
+                         device: Any = "cpu") -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Bounded attention inputs (entries in ``[-B, B]``) built to break the polynomial method's guarantee. Chapter 4.
+
+    Keys and queries sit at or near vertices of ``[-B, B]^d`` (moved inwards by at most ``jitter * B``), so that
+    logits reach ``+-scale * d * B^2``, where the monomial evaluation of ``P`` cancels most:
+
+    * ``"clusters"``: every query at the vertex ``+B 1``; half the keys near ``-B 1`` (values ``+1``), half near the
+      vertex with the first coordinate flipped (values ``-1``): two clusters of near-identical keys;
+    * ``"opposite"``: queries near ``+B 1``, keys near ``-B 1`` (every logit near the minimum), values ``+-1`` at random;
+    * ``"vertices"``: queries and keys at random vertices, values ``+-1`` at random;
+    * ``"aligned"``: as ``"vertices"``, with values equal to the sign of ``P(s) - e^s`` at the first query's logits
+      (``P`` of degree ``degree`` on the logit bound), so the polynomial's errors add up.
+
+    Returns ``(Q, K, V)`` of shapes ``(L, d)``, ``(L, d)``, ``(L, d)`` in ``dtype`` on ``device``; seeded.
+    """
+    L = check_int("L", L)
+    d = check_int("d", d)
+    B = check_float("B", B, low=0.0, low_open=True)
+    check_choice("pattern", pattern, ADVERSARIAL_PATTERNS)
+    jitter = check_float("jitter", jitter, low=0.0, high=1.0)
+    seed = check_int("seed", seed, low=0, high=2**63 - 1)
+    if pattern == "aligned" and degree is None:
+        raise ValueError("degree is required for pattern='aligned' (the values follow the sign of P's error)")
+    g = torch.Generator().manual_seed(seed)
+
+    def near(vertex: torch.Tensor) -> torch.Tensor:   # vertex entries +-1; moved inwards by up to jitter * B
+        return B * vertex * (1 - jitter * torch.rand(vertex.shape, generator=g, dtype=torch.float64))
+
+    signs = lambda n, m: torch.randint(0, 2, (n, m), generator=g).double() * 2 - 1  # noqa: E731
+    ones = torch.ones(L, d, dtype=torch.float64)
+    if pattern == "clusters":
+        Q = near(ones)
+        flip = -ones.clone()
+        flip[:, 0] = 1.0
+        half = L // 2
+        K = torch.cat([near(-ones[:half]), near(flip[half:])])
+        V = torch.cat([torch.ones(half, d), -torch.ones(L - half, d)]).double()
+    elif pattern == "opposite":
+        Q, K, V = near(ones), near(-ones), signs(L, d)
+    else:
+        Q, K, V = near(signs(L, d)), near(signs(L, d)), signs(L, d)
+        if pattern == "aligned":
+            s = check_scale(scale, d)
+            logits = s * (K @ Q[0])
+            b = s * float(Q.norm(dim=-1).max() * K.norm(dim=-1).max())
+            a = exp_poly_coefficients(max(b, 1e-12), check_int("degree", degree, low=0, high=MAX_DEGREE), kind)
+            err = torch.as_tensor(np.polynomial.polynomial.polyval(logits.numpy(), a)) - torch.exp(logits)
+            V = torch.where(err >= 0, 1.0, -1.0).double()[:, None].expand(L, d).clone()
+    return tuple(X.to(dtype=dtype, device=device) for X in (Q, K, V))
 
 
 def _random_projection(d: int, m: int, orthogonal: bool, generator: torch.Generator) -> torch.Tensor:
@@ -477,11 +677,11 @@ def performer_features(Q: torch.Tensor, K: torch.Tensor, num_features: int, *, s
     -------
     (Phi_Q, Phi_K) : shapes ``(..., L_q, m)``, ``(..., L_k, m)``, positive, dtype/device of ``Q``.
     """
-    _check_qk(Q, K)
+    check_attention_inputs(Q, K)
     m = check_int("num_features", num_features)
     seed = check_int("seed", seed, low=0)
     d = Q.shape[-1]
-    s = _scale(scale, d)
+    s = check_scale(scale, d)
     _check_memory(f"{m} random features", m * (Q.numel() + K.numel()) // d, Q.element_size())
     g = torch.Generator().manual_seed(seed)
     W = _random_projection(d, m, orthogonal, g).to(device=Q.device, dtype=Q.dtype)
@@ -500,7 +700,7 @@ def performer_features(Q: torch.Tensor, K: torch.Tensor, num_features: int, *, s
 def performer_attention(Q: torch.Tensor, K: torch.Tensor, V: torch.Tensor, num_features: int, *,
                         scale: float | None = None, orthogonal: bool = True, seed: int = 0) -> torch.Tensor:
     """Attention with Performer's positive random features, ``(Phi_Q (Phi_K^T V)) / (Phi_Q (Phi_K^T 1))``. Chapter 4."""
-    _check_qk(Q, K, V)
+    check_attention_inputs(Q, K, V)
     pq, pk = performer_features(Q, K, num_features, scale=scale, orthogonal=orthogonal, seed=seed)
     V1 = torch.cat([V.to(Q.dtype), V.new_ones(V.shape[:-1] + (1,), dtype=Q.dtype)], dim=-1)
     out = pq @ (pk.transpose(-1, -2) @ V1)

@@ -7,7 +7,9 @@ Counts are floating-point operations of the dominant terms (an exponential count
   ``U1`` and ``U2`` one multiplication per entry, then ``U2^T [V, 1]`` and ``U1 (.)``).
 
 The degree comes from the accuracy asked for: the smallest ``g`` whose *guaranteed* output error
-``2 eps / (1 - eps)`` (``eps`` the relative error of ``P`` on ``[-B^2, B^2]``) is at most ``delta``.
+``2 eps / (1 - eps)`` (``eps`` the relative error of ``P`` on ``[-B^2, B^2]``) is at most ``delta`` — in exact
+arithmetic, or, given a ``dtype``, with the rounding term of that precision added
+(:func:`dit_lib.polynomial.attention_error_bound`), the rule :func:`dit_lib.attention.fast_attention` certifies.
 With ``d`` fixed, ``r`` grows like ``B^{2d}`` and the fast side is ``B <~ L^{1/(2d)}``. In the regime of
 Props 4.1–4.2 (``d ~ log L``, ``delta = 1/poly(L)``) the theorems put the threshold at the scale ``sqrt(log L)``
 only asymptotically: over the lengths this model can be evaluated at, its boundary grows more slowly, like a power
@@ -18,12 +20,13 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from ._checks import check_choice, check_float, check_int
-from .polynomial import KINDS, degree_for_error
+from .polynomial import (KINDS, MAX_DEGREE, attention_error_bound, exp_poly_error, rounding_rel_error,
+                         unit_roundoff)
 
 __all__ = [
     "rank",
@@ -52,25 +55,35 @@ def eps_for_output_error(delta: float) -> float:
 
 
 @functools.lru_cache(maxsize=4096)
-def _degree(radius: float, eps: float, kind: str) -> int | None:
-    try:
-        return degree_for_error(radius, eps, kind)
-    except ValueError:
-        return None
+def _degree(radius: float, delta: float, kind: str, dtype: str | None) -> int | None:
+    u_out = 0.0 if dtype is None else unit_roundoff(dtype) + 2.0**-53
+    for g in range(MAX_DEGREE + 1):
+        eps = exp_poly_error(radius, g, kind)
+        rho = 0.0 if dtype is None else rounding_rel_error(radius, g, kind, dtype=dtype)
+        if attention_error_bound(eps, rho, u_out) <= delta:
+            return g
+    return None
 
 
-def degree_needed(B: float, delta: float, kind: str = "chebyshev", *, scale_times_d: float = 1.0) -> int | None:
+def degree_needed(B: float, delta: float, kind: str = "chebyshev", *, scale_times_d: float = 1.0,
+                  dtype: Any = None) -> int | None:
     """Degree that guarantees output error ``<= delta`` (``||V||_inf <= 1``) for entries bounded by ``B``. Chapter 4.
 
     The interval is ``[-R, R]`` with ``R = scale * d * B^2`` (``= B^2`` with the book's ``scale = 1/d``; pass
-    ``scale_times_d = sqrt(d)`` for the ``1/sqrt(d)`` convention). Returns ``None`` when no degree
-    ``<= 60`` suffices (the polynomial method is hopeless there).
+    ``scale_times_d = sqrt(d)`` for the ``1/sqrt(d)`` convention). ``dtype=None`` asks for the guarantee in exact
+    arithmetic (``2 eps / (1 - eps) <= delta``); a dtype (``torch.float32``, ``"float64"``, ...) adds the rounding term
+    of that working precision, exactly as :func:`dit_lib.attention.fast_attention` certifies it. Returns ``None`` when
+    no degree ``<= 60`` suffices (the polynomial method is hopeless there, or needs a wider format).
     """
     B = check_float("B", B, low=0.0, low_open=True)
+    delta = check_float("delta", delta, low=0.0, high=1.0, low_open=True, high_open=True)
     check_choice("kind", kind, KINDS)
     scale_times_d = check_float("scale_times_d", scale_times_d, low=0.0, low_open=True)
+    name = None if dtype is None else str(dtype).replace("torch.", "")
+    if name is not None:
+        unit_roundoff(dtype)  # validates
     radius = float(np.float64(scale_times_d * B * B))
-    return _degree(radius, eps_for_output_error(delta), kind)
+    return _degree(radius, delta, kind, name)
 
 
 def exact_cost(L: int, d: int, d_v: int | None = None) -> float:

@@ -6,8 +6,8 @@ the gradient of the restricted problem. This module puts the pieces into the cha
 (:class:`dit_lib.network.LatentDiT`):
 
 * :func:`poly_features` — the multinomial feature maps ``U1 = phi(Q)``, ``U2 = psi(K)`` of
-  :func:`dit_lib.attention.exp_feature_maps`, written with out-of-place torch operations so that autograd runs
-  through them (the library version writes into preallocated buffers, which autograd cannot follow);
+  :func:`dit_lib.attention.exp_feature_maps`, built by the same routine
+  (:func:`dit_lib.attention.monomial_features`, whose custom autograd function carries gradients to ``Q`` and ``K``);
 * :func:`factorised_attention` — ``(U1 (U2^T [V, 1]))`` normalised by its last column, differentiable, time
   ``O(L r m)`` forward *and* backward (autograd of a chain of ``L x r`` and ``r x m`` products is again such a
   chain; no ``L x L`` matrix appears in either pass);
@@ -35,8 +35,9 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from . import attention as _att
-from ._checks import check_choice, check_float, check_int
-from .polynomial import MAX_DEGREE, exp_poly_coefficients, exp_poly_error
+from ._checks import check_choice, check_float, check_int, check_attention_inputs, check_scale
+from .polynomial import (MAX_DEGREE, SUM_GROUP, degree_for_error, exp_poly_coefficients, exp_poly_error,
+                         rounding_rel_error)
 
 __all__ = [
     "poly_features",
@@ -55,21 +56,6 @@ __all__ = [
 # --------------------------------------------------------------------------------------------------------------
 # the factorised form, differentiable
 # --------------------------------------------------------------------------------------------------------------
-def _monomials(X: torch.Tensor, degree: int) -> torch.Tensor:
-    """All monomials of degree ``<= g`` of the rows of ``X`` (``(..., L, m)`` -> ``(..., L, r)``), autograd-safe.
-
-    Same order as :func:`dit_lib.attention.monomial_exponents`: within degree ``j`` the monomials with largest
-    variable ``i`` are the first ``binom(i+j-1, j-1)`` monomials of degree ``j-1`` times ``x_i``.
-    """
-    m = X.shape[-1]
-    blocks = [torch.ones_like(X[..., :1])]
-    prev = blocks[0]
-    for j in range(1, degree + 1):
-        prev = torch.cat([prev[..., :math.comb(i + j - 1, j - 1)] * X[..., i:i + 1] for i in range(m)], dim=-1)
-        blocks.append(prev)
-    return torch.cat(blocks, dim=-1)
-
-
 @functools.lru_cache(maxsize=256)
 def _coefficients(m: int, degree: int, radius: float, kind: str) -> np.ndarray:
     return _att.feature_coefficients(m, degree, exp_poly_coefficients(radius, degree, kind))
@@ -99,17 +85,18 @@ def poly_features(Q: torch.Tensor, K: torch.Tensor, degree: int, radius: float, 
     -------
     (U1, U2) : shapes ``(..., L_q, r)``, ``(..., L_k, r)``, ``r = binom(m+g, g)``.
     """
-    _att._check_qk(Q.detach(), K.detach())      # detached: the checks read values, not gradients
+    check_attention_inputs(Q.detach(), K.detach())      # detached: the checks read values, not gradients
     degree = check_int("degree", degree, low=0, high=MAX_DEGREE)
     radius = check_float("radius", radius, low=0.0, low_open=True)
     check_choice("kind", kind, ("chebyshev", "taylor"))
     m = Q.shape[-1]
-    s = _att._scale(scale, m)
+    s = check_scale(scale, m)
     c = _coefficients(m, degree, float(radius), kind)
     w = torch.as_tensor(np.sqrt(np.abs(c)), dtype=Q.dtype, device=Q.device)
     sign = torch.as_tensor(np.sign(c), dtype=Q.dtype, device=Q.device)
     root = math.sqrt(s)
-    return _monomials(Q * root, degree) * w, _monomials(K * root, degree) * (w * sign)
+    return (_att.monomial_features(Q * root, degree) * w,
+            _att.monomial_features(K * root, degree) * (w * sign))
 
 
 def factorised_attention(Q: torch.Tensor, K: torch.Tensor, V: torch.Tensor, degree: int, radius: float, *,
@@ -125,7 +112,7 @@ def factorised_attention(Q: torch.Tensor, K: torch.Tensor, V: torch.Tensor, degr
     (out, row_sums) : the attention output ``(..., L_q, m_v)`` and the approximate row sums ``(..., L_q, 1)``
         (their minimum is what the cancellation guard watches).
     """
-    _att._check_qk(Q.detach(), K.detach(), V.detach())
+    check_attention_inputs(Q.detach(), K.detach(), V.detach())
     U1, U2 = poly_features(Q, K, degree, radius, scale=scale, kind=kind)
     V1 = torch.cat([V, torch.ones_like(V[..., :1])], dim=-1)
     out = U1 @ (U2.transpose(-1, -2) @ V1)          # r x (m_v + 1) in the middle: never L x L
@@ -150,25 +137,37 @@ def _round_up(radius: float) -> float:
 
 
 @functools.lru_cache(maxsize=4096)
+def _rounding_cached(R: float, degree: int, kind: str, dtype: str, length: int, terms: int | None) -> float:
+    return rounding_rel_error(R, degree, kind, dtype=dtype.replace("torch.", ""), length=length, terms=terms)
+
+
+@functools.lru_cache(maxsize=4096)
 def _error_cached(radius: float, degree: int, kind: str) -> float:
     return exp_poly_error(radius, degree, kind, n_grid=401)
 
 
+@functools.lru_cache(maxsize=4096)
+def _degree_cached(R: float, target: float, kind: str, max_degree: int, dtype: str | None) -> int | None:
+    try:
+        return degree_for_error(R, target, kind, max_degree=max_degree, dtype=dtype)
+    except ValueError:
+        return None
+
+
 def degree_for_radius(radius: float, target: float = 1e-3, *, kind: str = "chebyshev",
-                      max_degree: int = 16) -> int | None:
+                      max_degree: int = 16, dtype: Any = None) -> int | None:
     """Smallest degree with relative error ``<= target`` on ``[-R, R]``, ``R`` rounded up to 2 significant digits.
 
     Chapter 6: called at every forward pass with the measured logit bound, so the answers are cached; rounding ``R``
-    *up* keeps the guarantee. ``None`` when no degree ``<= max_degree`` reaches the target.
+    *up* keeps the guarantee. With a ``dtype`` the rounding bound of that working precision is counted too (the rule
+    of :func:`dit_lib.polynomial.degree_for_error`). ``None`` when no degree ``<= max_degree`` reaches the target.
     """
     radius = check_float("radius", radius, low=0.0, low_open=True)
     target = check_float("target", target, low=0.0, high=1.0, low_open=True, high_open=True)
     max_degree = check_int("max_degree", max_degree, low=0, high=MAX_DEGREE)
-    R = _round_up(radius)
-    for g in range(max_degree + 1):
-        if _error_cached(R, g, kind) <= target:
-            return g
-    return None
+    check_choice("kind", kind, ("chebyshev", "taylor"))
+    name = None if dtype is None else str(dtype).replace("torch.", "")
+    return _degree_cached(_round_up(radius), target, kind, max_degree, name)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -200,12 +199,17 @@ class PolynomialAttention(nn.Module):
 
     At each call: (1) optionally soft-clip keys and queries to ``(-B, B)`` (:func:`bound_entries`); (2) measure the
     logit bound ``R = scale * m * max|q| * max|k|`` (``B^2`` with the ``1/m`` convention); (3) take the degree that
-    reaches relative error ``target`` on ``[-R, R]`` (:func:`degree_for_radius`), or the fixed ``degree``;
+    reaches relative error ``target`` on ``[-R, R]`` *in the working precision* (polynomial error plus the rounding
+    bound of the dtype of ``q``, :func:`degree_for_radius`), or the fixed ``degree``;
     (4) compute attention by the polynomial method — the chapter-4 :func:`dit_lib.attention.fast_attention` when
-    no gradient is needed, :func:`factorised_attention` (same formula, autograd-safe) when training;
-    (5) the **cancellation guard**: if the polynomial's relative error on the measured logits reaches ``guard`` or an
-    approximate row sum is ``<= 0``, the output cannot be trusted, and the call falls back to exact attention and
-    is counted in :attr:`fired`.
+    no gradient is needed (it certifies its output and promotes to float64 where rounding would dominate),
+    :func:`factorised_attention` (same formula, autograd-safe) when training;
+    (5) the **cancellation guard**: if the polynomial's relative error on the measured logits plus the rounding bound
+    of the working precision (:func:`dit_lib.polynomial.rounding_rel_error`, with the sum lengths of the path taken)
+    reaches ``guard``, or an approximate row sum is ``<= 0``, the output cannot be trusted, and the call falls back to
+    exact attention and is counted in :attr:`fired`. What it certifies: ``eps + rho < guard``, hence every output
+    entry of the fast path is within ``2 guard ||v||_inf / (1 - guard)`` of exact attention (plus the final rounding
+    of the output), in the precision it runs.
 
     Parameters
     ----------
@@ -257,20 +261,26 @@ class PolynomialAttention(nn.Module):
         with torch.no_grad():  # entry-bound radius R = scale * m * max|q| * max|k| (B^2), rounded up
             R = _round_up(max(s * m * float(q.abs().max()) * float(k.abs().max()), 1e-6))
         g = self.degree if self.degree is not None else degree_for_radius(R, self.target, kind=self.kind,
-                                                                           max_degree=self.max_degree)
+                                                                           max_degree=self.max_degree, dtype=q.dtype)
         self.calls += 1
         self.radii.append(R)
         out = None
-        if g is not None and _error_cached(R, g, self.kind) < self.guard:
-            if torch.is_grad_enabled() and (q.requires_grad or k.requires_grad or v.requires_grad):
-                out, den = factorised_attention(q, k, v, g, R, scale=s, kind=self.kind)
-                if float(den.detach().min()) <= 0:
-                    out = None
-            else:
-                try:  # chapter 4's routine, with its own guard
-                    out = _att.fast_attention(q, k, v, g, R, scale=s, kind=self.kind, max_rel_error=self.guard)
-                except _att.CancellationError:
-                    out = None
+        if g is not None:
+            training = torch.is_grad_enabled() and (q.requires_grad or k.requires_grad or v.requires_grad)
+            # rounding of the working precision: factorised_attention sums over all L keys and all r features at once
+            L, r = k.shape[-2], _att.feature_rank(m, g)
+            terms = L + r + 6 * g + 4 if training else None
+            rho = _rounding_cached(R, g, self.kind, str(q.dtype), L if terms is None else SUM_GROUP, terms)
+            if _error_cached(R, g, self.kind) + rho < self.guard:
+                if training:
+                    out, den = factorised_attention(q, k, v, g, R, scale=s, kind=self.kind)
+                    if float(den.detach().min()) <= 0:
+                        out = None
+                else:
+                    try:  # chapter 4's routine, with its own guard (it promotes to float64 where rounding dominates)
+                        out = _att.fast_attention(q, k, v, g, R, scale=s, kind=self.kind, max_rel_error=self.guard)
+                    except _att.CancellationError:
+                        out = None
         if out is None:  # guard fired (or no degree <= max_degree reaches the target): exact attention, counted
             self.fired += 1
             self.degrees.append(-1)

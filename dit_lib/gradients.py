@@ -29,6 +29,7 @@ and leaves a gradient error that does not fall with the degree.
 """
 from __future__ import annotations
 
+import math
 import time
 import warnings
 from dataclasses import dataclass, replace
@@ -38,8 +39,9 @@ import numpy as np
 import torch
 
 from ._checks import check_choice, check_float, check_int
-from .attention import CancellationError, CancellationWarning, default_device, exp_feature_maps, logit_bound
-from .polynomial import KINDS, MAX_DEGREE, exp_poly_error
+from .attention import (PRECISIONS, CancellationError, CancellationWarning, choose_precision, default_device,
+                        exp_feature_maps, logit_bound)
+from .polynomial import KINDS, MAX_DEGREE, exp_poly_error, rounding_rel_error, unit_roundoff
 
 __all__ = [
     "STEPS",
@@ -413,8 +415,33 @@ def _row_kron(U: torch.Tensor, C: torch.Tensor) -> torch.Tensor:
     return (U[:, :, None] * C[:, None, :]).reshape(U.shape[0], U.shape[1] * C.shape[1])
 
 
+def _gradient_bound(p: GradientProblem, eps: float, rho: float, gamma: float, u_out: float) -> float:
+    """Certified bound on ``max |grad~ - grad|`` of the chained low-rank gradient (entrywise). Chapter 5.
+
+    Exact arithmetic: the normalised weights satisfy ``f~_ij = f_ij (1 + eta_ij)`` with ``|eta_ij| <= 2 eps / (1 - eps)``
+    and ``sum_j f~_ij = 1``, so every weighted mean ``F_i(z) = sum_j f_ij z_j`` moves by at most ``eta max|z|``.
+    Rounding (``rho`` of :func:`dit_lib.polynomial.rounding_rel_error`) moves it by ``2 rho / (1 - eps - rho)`` more,
+    and the remaining sums of steps 2–6 by ``gamma`` (first order). With ``H_b = max_j |h_jb|``,
+    ``C_b = H_b + max_i |E_ib|`` (a bound on ``|c_ib|``), ``R0 = sum_b C_b H_b``, ``R1 = sum_b H_b (H_b + C_b)``,
+    ``R1' = sum_b H_b^2`` and ``a_y = max_j |A2_jy|``, the chain ``c, r, p1, p2`` gives
+    ``|grad~_xy - grad_xy| <= (1/d) sum_i |A1_ix| a_y eta_tot (R1' + R1 + 2 R0)`` plus the cast to the output dtype.
+    """
+    if eps + rho >= 1:
+        return math.inf
+    eta = 2 * eps / (1 - eps) + 2 * rho / (1 - eps - rho) + 4 * gamma
+    h = (p.A3 @ p.Y).double()
+    H = h.abs().amax(dim=0)
+    Cb = H + p.E.double().abs().amax(dim=0)
+    R0, R1, R1p = float((Cb * H).sum()), float((H * (H + Cb)).sum()), float((H * H).sum())
+    S1 = p.A1.double().abs().sum(dim=0)
+    a = p.A2.double().abs().amax(dim=0)
+    scale = float((S1[:, None] * a[None, :]).max()) / p.d
+    return scale * (eta * (R1p + R1 + 2 * R0) + u_out * 2 * R0 * (1 + eta))
+
+
 def lowrank_gradient(*args: Any, degree: int, radius: float | None = None, kind: str = "chebyshev",
                      wrong_scaling: bool = False, on_cancel: str = "raise", max_rel_error: float = 0.5,
+                     tol: float | None = None, precision: str = "auto",
                      dtype: torch.dtype | None = None, device: str | torch.device | None = None) -> LowRankGradient:
     """The chained low-rank gradient of Theorem 4.1 ([AS24]), never forming an ``L x M`` matrix. Chapter 5.
 
@@ -446,6 +473,13 @@ def lowrank_gradient(*args: Any, degree: int, radius: float | None = None, kind:
         The gradient is returned in the last two cases, however large its error.
     max_rel_error : float
         Guard threshold in ``(0, 1]`` (as in :func:`dit_lib.attention.fast_attention`).
+    tol : float, optional
+        Requested accuracy: largest acceptable certified error ``info["error_bound"]`` per gradient entry. A larger
+        certified error counts as cancellation (see ``on_cancel``).
+    precision : {"auto", "working", "float64"}
+        As in :func:`dit_lib.attention.fast_attention`: ``"auto"`` computes in float64 where the rounding of the
+        working precision would dominate the bound (or would exceed ``tol``). ``info["compute_dtype"]`` says which.
+        The gradient is returned in the working dtype.
     dtype, device : optional
         Conversion of the inputs (default: unchanged for a problem, float64 for matrices).
 
@@ -459,9 +493,18 @@ def lowrank_gradient(*args: Any, degree: int, radius: float | None = None, kind:
     ValueError
         Bad shapes or arguments; ``wrong_scaling`` with ``L != M``.
     dit_lib.attention.CancellationError
-        With ``on_cancel="raise"`` when the approximate normaliser is not safely positive.
+        With ``on_cancel="raise"`` when the approximate normaliser is not safely positive, or the certified error
+        exceeds ``tol``.
+
+    Notes
+    -----
+    ``info["error_bound"]`` certifies ``max |grad~ - grad|`` against the exact gradient, in the precision used: the
+    polynomial's relative error ``eps``, the rounding bound of the feature evaluation and of the sums (a first-order
+    forward error analysis; see ``_gradient_bound``). It is ``inf`` with ``wrong_scaling=True``.
     """
     p = _problem(args, dtype, device)
+    check_choice("precision", precision, PRECISIONS)
+    tol = None if tol is None else check_float("tol", tol, low=0.0, low_open=True)
     degree = check_int("degree", degree, low=0, high=MAX_DEGREE)
     check_choice("kind", kind, KINDS)
     check_choice("on_cancel", on_cancel, ("raise", "warn", "ignore"))
@@ -471,9 +514,30 @@ def lowrank_gradient(*args: Any, degree: int, radius: float | None = None, kind:
     L, M, d = p.L, p.A2.shape[0], p.d
     if wrong_scaling and L != M:
         raise ValueError(f"wrong_scaling puts diag(r~) (length L = {L}) on V1 (M = {M} rows): needs L == M")
-    Q, K, h = p.A1 @ p.X, p.A2, p.A3 @ p.Y
-    bound = logit_bound(Q, K, 1.0 / d, tight=True)
+    Q, K = p.A1 @ p.X, p.A2
+    bound = logit_bound(Q, K, 1.0 / d, tight=True) * (1 + 1e-12)
     radius = max(bound, 1e-12) if radius is None else check_float("radius", radius, low=0.0, low_open=True)
+    eps = exp_poly_error(radius, degree, kind, bound=max(bound, 1e-12))
+    k1 = math.comb(d + degree, degree)
+    work = p.X.dtype
+
+    def certify(dt: torch.dtype) -> tuple[float, float, float]:
+        u = unit_roundoff(dt)
+        terms = L + M + k1 + 6 * degree + d * p.Y.shape[1] + 16    # longest sums of steps 1-6, full length
+        rho = rounding_rel_error(radius, degree, kind, bound=max(bound, 1e-12), dtype=dt, length=M, terms=terms)
+        gamma = terms * u / (1 - terms * u) if terms * u < 1 else math.inf
+        u_out = unit_roundoff(work)
+        exact = _gradient_bound(p, eps, 0.0, 0.0, 0.0) if not wrong_scaling else math.inf
+        total = _gradient_bound(p, eps, rho, gamma, u_out) if not wrong_scaling else math.inf
+        return rho, exact, total
+
+    working = certify(work)
+    cdt = choose_precision(precision, work, working[1], working[2], tol)
+    rho, approx_bound, err_bound = working if cdt == work else certify(cdt)
+    if cdt != work:
+        p = p.to(cdt)
+        Q, K = p.A1 @ p.X, p.A2
+    h = p.A3 @ p.Y
 
     # Step 1: f ~ U1 V1^T, the feature map of chapter 4, rows normalised by the approximate row sums.
     U1, V1 = exp_feature_maps(Q, K, degree, radius, scale=1.0 / d, kind=kind)
@@ -493,17 +557,22 @@ def lowrank_gradient(*args: Any, degree: int, radius: float | None = None, kind:
     left = (_row_kron(p.A1, c).T @ U1).reshape(d, dv, k1)      # = A1^T U3, rearranged
     right = (V1.T @ _row_kron(h, p.A2)).reshape(k1, dv, d)     # = V3^T A2, rearranged
     first = torch.einsum("xba,aby->xy", left, right)
-    grad = (first - (p.A1.T @ U4) @ (V4.T @ p.A2)) / d
+    grad = ((first - (p.A1.T @ U4) @ (V4.T @ p.A2)) / d).to(work)
 
-    eps = exp_poly_error(radius, degree, kind, bound=max(bound, 1e-12))
     min_sum = float(row_sums.min())
-    ok = bool(min_sum > 0 and eps < max_rel_error and torch.isfinite(grad).all())
+    certified = eps + rho < 1 and (tol is None or err_bound <= tol)
+    ok = bool(min_sum > 0 and eps < max_rel_error and certified and torch.isfinite(grad).all())
     info = {"degree": degree, "rank": int(U1.shape[1]), "radius": radius, "logit_bound": bound, "rel_error": eps,
-            "min_row_sum": min_sum, "normaliser_ok": ok, "wrong_scaling": wrong_scaling, "kind": kind}
+            "rounding_rel_error": rho, "approx_bound": approx_bound, "error_bound": err_bound,
+            "compute_dtype": str(cdt).replace("torch.", ""), "min_row_sum": min_sum, "normaliser_ok": ok,
+            "wrong_scaling": wrong_scaling, "kind": kind}
     if not ok and on_cancel != "ignore":
+        extra = "" if tol is None or err_bound <= tol else (
+            f" The certified gradient error {err_bound:.3g} (in {info['compute_dtype']}) exceeds tol = {tol:g}.")
         msg = (f"low-rank gradient cancels: logits reach {bound:.3g}, where the degree-{degree} {kind} polynomial "
-               f"(built on [-{radius:.3g}, {radius:.3g}]) has relative error {eps:.3g} (guard {max_rel_error:g}); "
-               f"smallest approximate row sum {min_sum:.3g}. Raise the degree or lower the entry bound B.")
+               f"(built on [-{radius:.3g}, {radius:.3g}]) has relative error {eps:.3g} (guard {max_rel_error:g}) and "
+               f"rounding in {info['compute_dtype']} up to {rho:.3g}; smallest approximate row sum {min_sum:.3g}."
+               f"{extra} Raise the degree, compute in float64, or lower the entry bound B.")
         if on_cancel == "raise":
             raise CancellationError(msg)
         warnings.warn(msg, CancellationWarning, stacklevel=2)

@@ -9,10 +9,18 @@ states the optimal order of Aggarwal and Alman (2022). Chapter 4.
 
 Errors are *relative* by default, ``max_s |P(s) - e^s| / e^s``, the quantity that controls attention
 (a relative error ``eps`` on every weight moves a normalised output by at most ``2 eps ||V||_inf / (1 - eps)``).
+
+That bound holds in exact arithmetic. The library evaluates ``P`` through monomial features in a floating-point
+format with unit roundoff ``u``; a forward error analysis bounds the rounding error of every computed row sum by
+``rho = gamma_T * sum_j |a_j| b^j * e^b`` relative to the exact row sum (:func:`rounding_rel_error`), where ``b``
+bounds the logits and ``gamma_T = T u / (1 - T u)`` counts the roundings along the longest chain of operations. The
+certified output bound (:func:`attention_error_bound`) adds ``2 rho / (1 - eps - rho)`` to ``2 eps / (1 - eps)``;
+:func:`degree_for_error` with a ``dtype`` and :func:`dit_lib.complexity.degree_needed` choose degrees by it.
 """
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 from numpy.polynomial import chebyshev as C
@@ -27,11 +35,22 @@ __all__ = [
     "exp_poly_error",
     "degree_for_error",
     "aggarwal_alman_degree",
+    "SUM_GROUP",
+    "unit_roundoff",
+    "coefficient_growth",
+    "accumulation_length",
+    "rounding_rel_error",
+    "attention_error_bound",
 ]
 
 KINDS = ("chebyshev", "taylor")
 #: Highest degree handled: the monomial form of a Chebyshev interpolant loses accuracy beyond this.
 MAX_DEGREE = 60
+#: Longest sum (number of terms) that :func:`dit_lib.attention.fast_attention` adds in the working precision; longer
+#: sums are split into groups of this length whose partial sums are added in float64.
+SUM_GROUP = 256
+#: Sequence length assumed by the degree rules for the float64 part of the rounding analysis (the book's largest).
+_L_RULE = 2**20
 
 
 def exp_poly_coefficients(radius: float, degree: int, kind: str = "chebyshev") -> np.ndarray:
@@ -119,7 +138,7 @@ def exp_poly_error(radius: float, degree: int, kind: str = "chebyshev", *, relat
 
 
 def degree_for_error(radius: float, target: float, kind: str = "chebyshev", *, relative: bool = True,
-                     max_degree: int = MAX_DEGREE) -> int:
+                     max_degree: int = MAX_DEGREE, dtype: Any = None) -> int:
     """Smallest degree ``g`` whose approximation of ``exp`` on ``[-radius, radius]`` has error ``<= target``.
 
     Chapter 4 (degree against ``B``, the explorers, the cost model).
@@ -135,23 +154,33 @@ def degree_for_error(radius: float, target: float, kind: str = "chebyshev", *, r
         Relative (default) or absolute error, see :func:`exp_poly_error`.
     max_degree : int
         Search limit.
+    dtype : torch.dtype, numpy dtype or str, optional
+        Working precision of the evaluation. ``None``: exact arithmetic (the theorem's setting). Otherwise the
+        relative error counted is ``eps + rho`` with ``rho`` the rounding bound of :func:`rounding_rel_error`
+        for the polynomial method in that precision (relative errors only).
 
     Raises
     ------
     ValueError
         For a target outside ``(0, 1)`` or when no degree ``<= max_degree`` reaches it (the message says
-        the error reached).
+        the error reached, and whether rounding in ``dtype`` is what stops it).
     """
     radius = check_float("radius", radius, low=0.0, low_open=True)
     target = check_float("target", target, low=0.0, high=1.0, low_open=True, high_open=True)
     max_degree = check_int("max_degree", max_degree, low=0, high=MAX_DEGREE)
-    err = math.inf
+    u = None if dtype is None else unit_roundoff(dtype)
+    if u is not None and not relative:
+        raise ValueError("dtype needs relative=True: the rounding analysis bounds relative errors")
+    err = rho = math.inf
     for g in range(max_degree + 1):
         err = exp_poly_error(radius, g, kind, relative=relative)
-        if err <= target:
+        rho = 0.0 if u is None else rounding_rel_error(radius, g, kind, bound=radius, dtype=dtype)
+        if err + rho <= target:
             return g
+    why = "" if u is None else (f"; in {_dtype_name(dtype)} (unit roundoff {u:.2g}) rounding adds up to {rho:.3g}, "
+                                "use float64 or a smaller radius")
     raise ValueError(f"no {kind} polynomial of degree <= {max_degree} reaches error {target:g} on "
-                     f"[-{radius:g}, {radius:g}] (degree {max_degree} gives {err:.3g}); "
+                     f"[-{radius:g}, {radius:g}] (degree {max_degree} gives {err:.3g}{why}); "
                      "reduce the radius (entry bound) or the accuracy")
 
 
@@ -170,3 +199,116 @@ def aggarwal_alman_degree(radius: float, target: float) -> float:
     ell = 2.0 * radius
     lg = math.log(1.0 / target)
     return max(ell, lg / max(math.log(lg / ell), 1.0))
+
+
+# --------------------------------------------------------------------------------------------------------------
+# rounding: what the guarantee is worth in floating point
+# --------------------------------------------------------------------------------------------------------------
+_ROUNDOFF = {"float64": 2.0**-53, "float32": 2.0**-24, "float16": 2.0**-11, "bfloat16": 2.0**-8}
+
+
+def _dtype_name(dtype: Any) -> str:
+    name = str(dtype).replace("torch.", "")
+    if name not in _ROUNDOFF:
+        try:
+            name = np.dtype(dtype).name
+        except TypeError:
+            pass
+    return name
+
+
+def unit_roundoff(dtype: Any) -> float:
+    """Unit roundoff ``u`` of a floating-point format (``2^-24`` for float32, ``2^-53`` for float64). Chapter 4.
+
+    Parameters
+    ----------
+    dtype : torch.dtype, numpy dtype or str
+        One of float64, float32, float16, bfloat16.
+    """
+    name = None if dtype is None else _dtype_name(dtype)
+    if name not in _ROUNDOFF:
+        raise ValueError(f"dtype must be one of {list(_ROUNDOFF)} (a torch or numpy dtype or its name), got {dtype!r}")
+    return _ROUNDOFF[name]
+
+
+def coefficient_growth(radius: float, degree: int, kind: str = "chebyshev", *, bound: float | None = None) -> float:
+    """``sum_j |a_j| b^j``: the size of the terms that the monomial evaluation of ``P`` adds up at ``|s| <= b``. Chapter 4.
+
+    For features ``x^alpha, y^alpha`` with ``||x|| ||y|| <= b`` the multinomial theorem and Cauchy–Schwarz give
+    ``sum_alpha |c_alpha| |x^alpha| |y^alpha| <= sum_j |a_j| b^j``, so rounding errors are at most ``gamma_T`` times this.
+    For Taylor it is ``e^b``; for Chebyshev on a large interval it grows like ``e^{cR}`` with ``c > 1``.
+    ``bound`` defaults to ``radius``.
+    """
+    radius = check_float("radius", radius, low=0.0, low_open=True)
+    bound = radius if bound is None else check_float("bound", bound, low=0.0, low_open=True)
+    a = np.abs(exp_poly_coefficients(radius, degree, kind))
+    with np.errstate(over="ignore"):
+        val = float(np.sum(a * bound ** np.arange(a.size)))
+    return val if np.isfinite(val) else math.inf
+
+
+def accumulation_length(degree: int, length: int = _L_RULE) -> tuple[int, int]:
+    """Rounding-chain lengths ``(T, T64)`` of :func:`dit_lib.attention.fast_attention` at degree ``g``. Chapter 4.
+
+    Every term ``c_alpha x^alpha y^alpha v`` passes through at most ``T = 6 g + 2 SUM_GROUP + 4`` roundings in the
+    working precision: scaling ``q`` and ``k`` (2 each), ``g - 1`` products per monomial (twice), the value and
+    its scaling (2), a sum of at most :data:`SUM_GROUP` terms on the key side and another on the query side, the cast
+    of ``U2^T [V, 1]``. Partial sums are added in float64: at most ``T64 = length / SUM_GROUP + 4 r_groups + 16``
+    roundings there (``length`` keys; ``r_groups`` groups of features, bounded by ``2 g + 8`` here).
+    """
+    degree = check_int("degree", degree, low=0, high=MAX_DEGREE)
+    length = check_int("length", length)
+    return 6 * degree + 2 * SUM_GROUP + 4, -(-length // SUM_GROUP) + 4 * (2 * degree + 8) + 16
+
+
+def _gamma(n: int, u: float) -> float:
+    return n * u / (1.0 - n * u) if n * u < 1 else math.inf
+
+
+def rounding_rel_error(radius: float, degree: int, kind: str = "chebyshev", *, bound: float | None = None,
+                       dtype: Any = "float32", length: int = _L_RULE, terms: int | None = None) -> float:
+    """Bound ``rho`` on the rounding error of a computed row sum, relative to the exact row sum. Chapter 4.
+
+    ``rho = [(1 + gamma_T(u)) (1 + gamma_T64(u64)) - 1] * coefficient_growth(b) * e^b``: each computed sum
+    ``sum_k P(s_k) v_k`` is off by at most ``gamma * L * sum_j |a_j| b^j * ||v||`` (standard model of floating-point
+    arithmetic, Higham's ``gamma_n``), while the exact row sum is at least ``L e^{-b}``.
+
+    Parameters
+    ----------
+    radius, degree, kind :
+        The polynomial (:func:`exp_poly_coefficients`).
+    bound : float, optional
+        Logit bound ``b`` (default ``radius``).
+    dtype :
+        Working precision (:func:`unit_roundoff`).
+    length : int
+        Number of keys (enters only the float64 part; the default is conservative).
+    terms : int, optional
+        ``T``, the longest chain of roundings in the working precision; default from :func:`accumulation_length`.
+    """
+    radius = check_float("radius", radius, low=0.0, low_open=True)
+    b = radius if bound is None else check_float("bound", bound, low=0.0, low_open=True)
+    u = unit_roundoff(dtype)
+    T, T64 = accumulation_length(degree, length)
+    if terms is not None:
+        T = check_int("terms", terms)
+    gamma = (1 + _gamma(T, u)) * (1 + _gamma(T64, 2.0**-53)) - 1
+    with np.errstate(over="ignore"):
+        rho = gamma * coefficient_growth(radius, degree, kind, bound=b) * math.exp(min(b, 700.0))
+    return float(rho) if np.isfinite(rho) else math.inf
+
+
+def attention_error_bound(eps: float, rho: float = 0.0, u_out: float = 0.0) -> float:
+    """Certified output error of fast attention per unit of ``||V||_inf``. Chapter 4.
+
+    ``2 eps / (1 - eps)`` (the polynomial, exact arithmetic) ``+ 2 rho / (1 - eps - rho)`` (rounding in the feature
+    evaluation and the products, :func:`rounding_rel_error`) ``+ 2 u_out (1 + 2 rho / (1 - eps - rho))`` (the final
+    division and the cast to the output dtype). ``inf`` when ``eps + rho >= 1`` (nothing is certified).
+    """
+    eps = check_float("eps", eps, low=0.0) if eps != math.inf else math.inf
+    rho = check_float("rho", rho, low=0.0) if rho != math.inf else math.inf
+    u_out = check_float("u_out", u_out, low=0.0, high=1.0)
+    if eps + rho >= 1:
+        return math.inf
+    r = 2 * rho / (1 - eps - rho)
+    return 2 * eps / (1 - eps) + r + 2 * u_out * (1 + r)
