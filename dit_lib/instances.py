@@ -15,17 +15,41 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from typing import Any
+
 import numpy as np
 import torch
 
-from ._checks import check_float, check_int
+from ._checks import check_array, check_attention_inputs, check_device, check_dtype, check_float, check_int, \
+    check_memory, check_seed, check_tensor
 
 __all__ = ["AttentionInstance", "uniform_instance", "PlantedPair", "planted_pair_instance", "planted_weight_share",
            "PlantedBatch", "planted_batch_instance"]
 
 
-def _device(device: str | None) -> str:
-    return ("cuda" if torch.cuda.is_available() else "cpu") if device is None else str(device)
+def _device(device: str | None) -> torch.device:
+    return check_device(device)
+
+
+def _check_bound(B: Any, **tensors: torch.Tensor) -> float:
+    """``B > 0`` and every entry of the given tensors in ``[-B, B]`` (up to float rounding)."""
+    B = check_float("B", B, low=0.0, low_open=True)
+    for name, X in tensors.items():
+        top = float(X.detach().abs().max()) if X.numel() else 0.0
+        if top > B * (1 + 1e-6):
+            raise ValueError(f"B must bound the entries of {name}: max |{name}| = {top:.6g} > B = {B:.6g}")
+    return B
+
+
+def _check_planted(name: str, value: Any, L: int) -> int:
+    return check_int(name, value, low=0, high=L - 1)
+
+
+def _check_generation(L: int, d: int, d_v: int, lead: int, seed: Any, dtype: Any) -> int:
+    """Seed, dtype and the memory guard shared by the instance generators."""
+    check_dtype("dtype", dtype)
+    check_memory("L, d", 3 * lead * L * (2 * d + d_v), what=f"{lead} x {L} x {2 * d + d_v} entries, float64 then cast")
+    return check_seed(seed)
 
 
 @dataclass(frozen=True)
@@ -36,6 +60,10 @@ class AttentionInstance:
     K: torch.Tensor
     V: torch.Tensor
     B: float
+
+    def __post_init__(self) -> None:
+        check_attention_inputs(self.Q, self.K, check_tensor("V", self.V, min_ndim=2))
+        object.__setattr__(self, "B", _check_bound(self.B, Q=self.Q, K=self.K))
 
 
 def uniform_instance(L: int, d: int, B: float, *, d_v: int | None = None, heads: int | None = None, seed: int = 0,
@@ -63,7 +91,7 @@ def uniform_instance(L: int, d: int, B: float, *, d_v: int | None = None, heads:
     B = check_float("B", B, low=0.0, low_open=True)
     d_v = d if d_v is None else check_int("d_v", d_v)
     lead = () if heads is None else (check_int("heads", heads),)
-    seed = check_int("seed", seed, low=0)
+    seed = _check_generation(L, d, d_v, lead[0] if lead else 1, seed, dtype)
     g = torch.Generator().manual_seed(seed)
 
     def u(*shape: int) -> torch.Tensor:
@@ -85,6 +113,17 @@ class PlantedPair:
     distance: int
     distances: np.ndarray
     B: float
+
+    def __post_init__(self) -> None:
+        q = check_tensor("q", self.q, ndim=1)
+        K = check_tensor("K", self.K, ndim=2, shape=(q.numel(),))
+        L, d = K.shape
+        object.__setattr__(self, "planted", _check_planted("planted", self.planted, L))
+        object.__setattr__(self, "distance", check_int("distance", self.distance, low=0, high=d))
+        dist = check_array("distances", self.distances, ndim=1)
+        if dist.shape != (L,):
+            raise ValueError(f"distances must have one entry per key ({L}), got shape {dist.shape}")
+        object.__setattr__(self, "B", _check_bound(self.B, q=q, K=K))
 
 
 def planted_pair_instance(L: int, d: int, B: float, *, distance: int | None = None, seed: int = 0,
@@ -111,7 +150,7 @@ def planted_pair_instance(L: int, d: int, B: float, *, distance: int | None = No
     d = check_int("d", d)
     B = check_float("B", B, low=0.0, low_open=True)
     distance = d // 8 if distance is None else check_int("distance", distance, low=0, high=d - 1)
-    seed = check_int("seed", seed, low=0)
+    seed = _check_generation(L, d, 0, 1, seed, dtype)
     rng = np.random.default_rng(seed)
     signs = rng.choice([-1.0, 1.0], size=(L, d))
     q = rng.choice([-1.0, 1.0], size=d)
@@ -132,6 +171,8 @@ def planted_weight_share(instance: PlantedPair, *, scale: float | None = None) -
     Near 0 when ``B^2`` is small against ``log L`` (the far keys outnumber it); near 1 once
     ``B^2 (1 - 2h/d) - B^2 (1 - 2 h_far/d) >> log L``.
     """
+    if not isinstance(instance, PlantedPair):
+        raise TypeError(f"instance must be a PlantedPair (from planted_pair_instance), got {type(instance).__name__}")
     d = instance.q.numel()
     s = 1.0 / d if scale is None else check_float("scale", scale, low=0.0, low_open=True)
     logits = s * (instance.K.double() @ instance.q.double())
@@ -149,6 +190,14 @@ class PlantedBatch:
     key: int
     distance: int
     B: float
+
+    def __post_init__(self) -> None:
+        check_attention_inputs(self.Q, self.K)
+        L, d = self.K.shape[-2:]
+        object.__setattr__(self, "query", _check_planted("query", self.query, self.Q.shape[-2]))
+        object.__setattr__(self, "key", _check_planted("key", self.key, L))
+        object.__setattr__(self, "distance", check_int("distance", self.distance, low=0, high=d))
+        object.__setattr__(self, "B", _check_bound(self.B, Q=self.Q, K=self.K))
 
 
 def planted_batch_instance(L: int, d: int, B: float, *, distance: int | None = None, seed: int = 0,
@@ -194,7 +243,7 @@ def planted_batch_instance(L: int, d: int, B: float, *, distance: int | None = N
     d = check_int("d", d)
     B = check_float("B", B, low=0.0, low_open=True)
     distance = d // 8 if distance is None else check_int("distance", distance, low=0, high=d - 1)
-    seed = check_int("seed", seed, low=0, high=2**63 - 1)
+    seed = _check_generation(L, d, 0, 1, seed, dtype)
     rng = np.random.default_rng(seed)
     Q = rng.choice([-1.0, 1.0], size=(L, d))
     K = rng.choice([-1.0, 1.0], size=(L, d))

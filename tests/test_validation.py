@@ -224,6 +224,10 @@ class _Fixtures:
         return instances.planted_pair_instance(8, 4, 1.0, seed=0)
 
     @functools.cached_property
+    def batch(self):
+        return instances.planted_batch_instance(8, 4, 1.0, seed=0)
+
+    @functools.cached_property
     def mha(self):
         return network.MultiHeadAttention(3, 2, 2)
 
@@ -889,6 +893,31 @@ CASES: dict[str, list[_Spec]] = {
         bad("dtype", lambda v: instances.planted_pair_instance(8, 4, 1.0, dtype=v), torch.int64, "float64"),
         devices(lambda v: instances.planted_pair_instance(8, 4, 1.0, device=v)),
         huge("L", lambda v: instances.planted_pair_instance(v, 4, 1.0), 10**12),
+    ],
+    "instances.PlantedBatch": [
+        tensors("Q", lambda v: instances.PlantedBatch(v, F.batch.K, F.batch.query, F.batch.key, F.batch.distance, 1.0),
+                F.batch.Q),
+        ints("query", lambda v: instances.PlantedBatch(F.batch.Q, F.batch.K, v, F.batch.key, F.batch.distance, 1.0),
+             low=0, high=7),
+        ints("key", lambda v: instances.PlantedBatch(F.batch.Q, F.batch.K, F.batch.query, v, F.batch.distance, 1.0),
+             low=0, high=7),
+        ints("distance", lambda v: instances.PlantedBatch(F.batch.Q, F.batch.K, F.batch.query, F.batch.key, v, 1.0),
+             low=0, high=4),
+        floats("B", lambda v: instances.PlantedBatch(F.batch.Q, F.batch.K, F.batch.query, F.batch.key,
+                                                     F.batch.distance, v), low=0.0, low_open=True),
+        bad("B", lambda v: instances.PlantedBatch(F.batch.Q, F.batch.K, F.batch.query, F.batch.key,
+                                                  F.batch.distance, v), 0.5),
+    ],
+    "instances.planted_batch_instance": [
+        ints("L", lambda v: instances.planted_batch_instance(v, 4, 1.0), low=2),
+        ints("d", lambda v: instances.planted_batch_instance(8, v, 1.0)),
+        floats("B", lambda v: instances.planted_batch_instance(8, 4, v), low=0.0, low_open=True),
+        ints("distance", lambda v: instances.planted_batch_instance(8, 4, 1.0, distance=v), low=0, high=3,
+             none_ok=True),
+        seeds(lambda v: instances.planted_batch_instance(8, 4, 1.0, seed=v)),
+        bad("dtype", lambda v: instances.planted_batch_instance(8, 4, 1.0, dtype=v), torch.int64, "float64"),
+        devices(lambda v: instances.planted_batch_instance(8, 4, 1.0, device=v)),
+        huge("L", lambda v: instances.planted_batch_instance(v, 4, 1.0), 10**12),
     ],
     "instances.planted_weight_share": [
         bad("instance", instances.planted_weight_share, None, F.inst),
