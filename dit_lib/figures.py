@@ -53,8 +53,11 @@ def setup_notebook(seed_print: bool = True) -> str:
 
     Call once at the top of every chapter. In the book it selects the HTML renderer that uses the
     site-wide plotly.js; in JupyterLab it keeps plotly's own renderer so figures and widgets are live.
+    It also makes numpy scalars print as plain numbers (``0.5``, not numpy 2's ``np.float64(0.5)``): myst-nb's
+    ``glue`` stores a value's ``repr``, and ``{glue:text}`` with a format spec can only read a plain number.
     """
     pio.templates.default = "plotly_white"
+    np.set_printoptions(legacy="1.25")  # scalar reprs as plain numbers (glued values, printed lists)
     if seed_print:
         np.set_printoptions(precision=4, suppress=True)
     if is_static():
