@@ -24,7 +24,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from ._checks import check_choice
+from ._checks import check_array, check_choice, check_float, check_int
 from .figures import PALETTE
 
 __all__ = ["BENCHMARKS", "BenchResult", "results_dir", "result_path", "regenerate_command", "load_result",
@@ -59,6 +59,8 @@ def results_dir(directory: str | os.PathLike | None = None) -> Path:
     in ``book/`` or in a scratch copy of it). The folder need not exist.
     """
     if directory is not None:
+        if not isinstance(directory, (str, os.PathLike)):
+            raise TypeError(f"directory must be a path (str or os.PathLike) or None, got {type(directory).__name__}")
         return Path(directory)
     if os.environ.get(ENV_DIR):
         return Path(os.environ[ENV_DIR])
@@ -80,7 +82,8 @@ def missing_message(name: str, directory: str | os.PathLike | None = None) -> st
     path = result_path(name, directory)
     if path.is_file():
         return None
-    return (f"The results file {path} does not exist yet, so the {name} benchmark cannot be shown. "
+    return (f"The results file {path} (in directory {path.parent}) does not exist yet, so the {name} benchmark "
+            f"cannot be shown. "
             f"Regenerate it from the repository root with: {regenerate_command(name)}")
 
 
@@ -107,6 +110,24 @@ class BenchResult:
     meta: dict
     records: list
     crossover: list = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        check_choice("name", self.name, list(BENCHMARKS))
+        if not isinstance(self.path, (str, os.PathLike)):
+            raise TypeError(f"path must be a path (str or os.PathLike), got {type(self.path).__name__}")
+        object.__setattr__(self, "path", Path(self.path))
+        if not isinstance(self.meta, dict):
+            raise TypeError(f"meta must be a dict, got {type(self.meta).__name__}")
+        if not isinstance(self.records, list) or not self.records:
+            raise ValueError(f"records of {self.path} must be a non-empty list of records")
+        for i, rec in enumerate(self.records):
+            missing = [k for k in _REQUIRED if not isinstance(rec, dict) or k not in rec]
+            if missing:
+                raise ValueError(f"records[{i}] of {self.path} lacks the field(s) {missing}")
+        if not any(r["method"] == self.baseline for r in self.records):
+            raise ValueError(f"records of {self.path} hold no record of the baseline method {self.baseline!r}")
+        if not isinstance(self.crossover, list):
+            raise TypeError(f"crossover must be a list, got {type(self.crossover).__name__}")
 
     @property
     def baseline(self) -> str:
@@ -165,16 +186,8 @@ def load_result(name: str, directory: str | os.PathLike | None = None) -> BenchR
     if not isinstance(data, dict) or data.get("benchmark") != name:
         got = data.get("benchmark") if isinstance(data, dict) else type(data).__name__
         raise ValueError(f"{path} must hold the results of benchmark {name!r}, got benchmark {got!r}")
-    records = data.get("records")
-    if not isinstance(records, list) or not records:
-        raise ValueError(f"{path} must hold a non-empty list 'records'")
-    for i, rec in enumerate(records):
-        missing = [k for k in _REQUIRED if not isinstance(rec, dict) or k not in rec]
-        if missing:
-            raise ValueError(f"{path}: record {i} lacks the field(s) {missing}")
-    result = BenchResult(name, path, dict(data.get("meta") or {}), records, list(data.get("crossover") or []))
-    if not any(r["method"] == result.baseline for r in records):
-        raise ValueError(f"{path}: no record of the baseline method {result.baseline!r}")
+    result = BenchResult(name, path, dict(data.get("meta") or {}), data.get("records"),
+                         list(data.get("crossover") or []))
     result.error_field  # raises ValueError when no record has an error
     return result
 
@@ -185,6 +198,8 @@ def variant_label(record: dict) -> str:
     Benchmarks page. The exact baseline reads ``"sdpa (exact)"``; a random-feature method ``"performer, m=9
     features"``; the attention benchmark's degree rule (``guaranteed`` or ``measured``) is added in brackets.
     """
+    if not isinstance(record, dict) or "method" not in record:
+        raise TypeError(f"record must be a benchmark record (a dict with a 'method'), got {record!r:.80}")
     method = record["method"]
     rule = f" [{record['degree_rule']} degree]" if record.get("degree_rule") else ""
     if record.get("degree") is not None:
@@ -204,7 +219,7 @@ def _speedup(result: BenchResult, rec: dict) -> float | None:
 
 def loglog_slope(L: Any, seconds: Any) -> float:
     """Least-squares slope of ``log(seconds)`` against ``log(L)``; ``nan`` with fewer than two lengths."""
-    L, s = np.asarray(L, dtype=float), np.asarray(seconds, dtype=float)
+    L, s = check_array("L", L), check_array("seconds", seconds)
     if L.shape != s.shape or L.ndim != 1:
         raise ValueError(f"L and seconds must be 1-D of the same length, got shapes {L.shape} and {s.shape}")
     if np.any(L <= 0) or np.any(s <= 0):
@@ -261,6 +276,10 @@ def _panel_figure(result: BenchResult, curves: dict[str, list[dict]], title: str
     return fig
 
 
+def _check_height(height: Any) -> int:
+    return check_int("height", height, low=100, high=4000)
+
+
 def overview_figure(result: BenchResult, *, B: float | None = None, height: int = 500) -> go.Figure:
     """Time (log-log, fitted slope in the legend), error and speed-up against ``L`` for every method at ``B``.
 
@@ -269,7 +288,8 @@ def overview_figure(result: BenchResult, *, B: float | None = None, height: int 
     """
     if not isinstance(result, BenchResult):
         raise TypeError(f"result must be a BenchResult (from load_result), got {type(result).__name__}")
-    B = result.main_B if B is None else float(B)
+    height = _check_height(height)
+    B = result.main_B if B is None else check_float("B", B)
     if B not in result.Bs:
         raise ValueError(f"B must be one of the measured entry bounds {result.Bs}, got {B}")
     title = f"{result.name} benchmark at B = {B:g}: every method (d = {result.records[0].get('d', '?')})"
@@ -285,6 +305,8 @@ def method_figure(result: BenchResult, *, method: str, B: float, height: int = 5
     if not isinstance(result, BenchResult):
         raise TypeError(f"result must be a BenchResult (from load_result), got {type(result).__name__}")
     check_choice("method", method, result.methods)
+    B = check_float("B", B)  # an unmeasured B is allowed: the figure says it was not measured
+    height = _check_height(height)
     curves = _curves(result, B, method)
     n_L = sorted({r["L"] for k, v in curves.items() for r in v if r["method"] == method})
     if n_L:

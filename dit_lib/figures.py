@@ -11,9 +11,12 @@ Used by every chapter through :func:`setup_notebook`.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import numpy as np
 import plotly.graph_objects as go
+
+from ._checks import check_array, check_bool, check_int
 import plotly.io as pio
 from plotly.io._base_renderers import MimetypeRenderer
 
@@ -34,6 +37,8 @@ def figure_html(fig: go.Figure, post_script: str | None = None) -> str:
     """A figure as an HTML fragment that uses the page's global ``Plotly`` (no plotly.js inlined)."""
     if not isinstance(fig, go.Figure):
         raise TypeError(f"fig must be a plotly.graph_objects.Figure, got {type(fig).__name__}")
+    if post_script is not None and not isinstance(post_script, str):
+        raise TypeError(f"post_script must be a str of JavaScript or None, got {type(post_script).__name__}")
     return pio.to_html(fig, include_plotlyjs=False, full_html=False, config=_CONFIG,
                        post_script=post_script, validate=False)
 
@@ -56,6 +61,7 @@ def setup_notebook(seed_print: bool = True) -> str:
     It also makes numpy scalars print as plain numbers (``0.5``, not numpy 2's ``np.float64(0.5)``): myst-nb's
     ``glue`` stores a value's ``repr``, and ``{glue:text}`` with a format spec can only read a plain number.
     """
+    seed_print = check_bool("seed_print", seed_print)
     pio.templates.default = "plotly_white"
     np.set_printoptions(legacy="1.25")  # scalar reprs as plain numbers (glued values, printed lists)
     if seed_print:
@@ -64,6 +70,18 @@ def setup_notebook(seed_print: bool = True) -> str:
         pio.renderers.default = BOOK_RENDERER
         return "static"
     return "live"
+
+
+def _check_labels(**labels: Any) -> None:
+    for name, value in labels.items():
+        if value is not None and not isinstance(value, str):
+            raise TypeError(f"{name} must be a str, got {type(value).__name__} {value!r}")
+        if name == "title" and value is None:
+            raise TypeError("title must be a str, got None")
+
+
+def _check_height(height: Any) -> int:
+    return check_int("height", height, low=100, high=4000)
 
 
 def line_figure(x, ys: dict, *, title: str = "", xaxis: str = "", yaxis: str = "", log_x: bool = False,
@@ -77,12 +95,17 @@ def line_figure(x, ys: dict, *, title: str = "", xaxis: str = "", yaxis: str = "
     ys : dict[str, array-like]
         Curve name to y values, each the length of ``x``.
     """
-    x = np.asarray(x)
+    x = check_array("x", x, ndim=1)
     if not isinstance(ys, dict) or not ys:
         raise TypeError("ys must be a non-empty dict mapping a curve name to its y values")
+    _check_labels(title=title, xaxis=xaxis, yaxis=yaxis)
+    log_x, log_y = check_bool("log_x", log_x), check_bool("log_y", log_y)
+    height = _check_height(height)
+    if log_x and np.any(x <= 0):
+        raise ValueError("log_x needs x > 0 (a log axis cannot show x <= 0)")
     fig = go.Figure()
     for k, (name, y) in enumerate(ys.items()):
-        y = np.asarray(y)
+        y = check_array(f"ys[{name!r}]", y, finite=False)  # NaN marks a missing point on purpose
         if y.shape != x.shape:
             raise ValueError(f"ys[{name!r}] must have the shape of x {x.shape}, got {y.shape}")
         fig.add_trace(go.Scatter(x=x, y=y, name=name, mode="lines+markers",
@@ -103,9 +126,12 @@ def patch_figure(h, p: int, *, title: str | None = None, height: int = 360) -> g
 
     from .patches import patch_geometry, patchify
 
-    h = np.asarray(h, dtype=float)
+    h = check_array("h", h)
     if h.ndim != 1:
         raise ValueError(f"h must be one latent vector of shape (d0,), got shape {h.shape}")
+    if title is not None and not isinstance(title, str):
+        raise TypeError(f"title must be a str or None, got {type(title).__name__}")
+    height = _check_height(height)
     g = patch_geometry(h.size, p)
     X = patchify(h, p)
     img = h.reshape(g.i, g.i)
