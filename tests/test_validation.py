@@ -226,6 +226,18 @@ class _Fixtures:
         return instances.planted_pair_instance(8, 4, 1.0, seed=0)
 
     @functools.cached_property
+    def prob(self):
+        return gradients.random_problem(4, 2, seed=0, device="cpu")
+
+    @functools.cached_property
+    def prob4(self):  # d = 4 = 2^2 and L = 4: a problem the decoder can read back
+        return gradients.random_problem(4, 4, seed=0, device="cpu")
+
+    @functools.cached_property
+    def W_A(self):
+        return torch.tensor(data.random_orthonormal_basis(20, 16, seed=0))
+
+    @functools.cached_property
     def batch(self):
         return instances.planted_batch_instance(8, 4, 1.0, seed=0)
 
@@ -282,6 +294,17 @@ F = _Fixtures()
 
 def _score(x, t):
     return -np.asarray(x)
+
+
+def _replace(prob, **kw):
+    import dataclasses
+    return dataclasses.replace(prob, **kw)
+
+
+def _pa(**kw):
+    """PolynomialAttention(...)(q, k, v) with F.Q, F.K, F.V unless given."""
+    q, k, v = kw.pop("q", F.Q), kw.pop("k", F.K), kw.pop("v", F.V)
+    return efficient.PolynomialAttention(**{"degree": 3, **kw})(q, k, v)
 
 
 def _train(**kw):
@@ -925,6 +948,402 @@ CASES: dict[str, list[_Spec]] = {
         bad("instance", instances.planted_weight_share, None, F.inst),
         floats("scale", lambda v: instances.planted_weight_share(F.planted, scale=v), low=0.0, low_open=True,
                none_ok=True),
+    ],
+    # ---- attention
+    "attention.feature_rank": [
+        ints("d", lambda v: attention.feature_rank(v, 2)),
+        ints("degree", lambda v: attention.feature_rank(3, v), low=0),
+        huge("d", lambda v: attention.feature_rank(v, 10**9), 10**9),
+    ],
+    "attention.monomial_exponents": [
+        ints("d", lambda v: attention.monomial_exponents(v, 2)),
+        ints("degree", lambda v: attention.monomial_exponents(3, v), low=0),
+        huge("d", lambda v: attention.monomial_exponents(v, 8), 10**5),
+    ],
+    "attention.feature_coefficients": [
+        ints("d", lambda v: attention.feature_coefficients(v, 2, [1.0, 1.0, 0.5])),
+        ints("degree", lambda v: attention.feature_coefficients(3, v, [1.0, 1.0, 0.5]), low=0),
+        arrays("coefficients", lambda v: attention.feature_coefficients(3, 2, v), [1.0, 1.0, 0.5]),
+        bad("coefficients", lambda v: attention.feature_coefficients(3, 2, v), [1.0, 1.0]),
+    ],
+    "attention.exp_feature_maps": [
+        tensors("Q", lambda v: attention.exp_feature_maps(v, F.K, 2), F.Q),
+        tensors("K", lambda v: attention.exp_feature_maps(F.Q, v, 2), F.K),
+        bad("K", lambda v: attention.exp_feature_maps(F.Q, v, 2), F.K[..., :2], F.K[:1]),
+        ints("degree", lambda v: attention.exp_feature_maps(F.Q, F.K, v), low=0),
+        floats("radius", lambda v: attention.exp_feature_maps(F.Q, F.K, 2, v), low=0.0, low_open=True,
+               none_ok=True),
+        floats("scale", lambda v: attention.exp_feature_maps(F.Q, F.K, 2, scale=v), low=0.0, low_open=True,
+               none_ok=True),
+        choices("kind", lambda v: attention.exp_feature_maps(F.Q, F.K, 2, kind=v)),
+        huge("degree", lambda v: attention.exp_feature_maps(torch.zeros(4096, 64), torch.zeros(4096, 64), v), 8),
+    ],
+    "attention.logit_bound": [
+        tensors("Q", lambda v: attention.logit_bound(v, F.K), F.Q),
+        tensors("K", lambda v: attention.logit_bound(F.Q, v), F.K),
+        floats("scale", lambda v: attention.logit_bound(F.Q, F.K, v), low=0.0, low_open=True, none_ok=True),
+        bad("tight", lambda v: attention.logit_bound(F.Q, F.K, tight=v), "yes", None, 2),
+    ],
+    "attention.reference_attention": [
+        tensors("Q", lambda v: attention.reference_attention(v, F.K, F.V), F.Q),
+        tensors("K", lambda v: attention.reference_attention(F.Q, v, F.V), F.K),
+        tensors("V", lambda v: attention.reference_attention(F.Q, F.K, v), F.V),
+        bad("V", lambda v: attention.reference_attention(F.Q, F.K, v), F.V[..., :3, :], torch.zeros(2, 6, 3, 2)),
+        floats("scale", lambda v: attention.reference_attention(F.Q, F.K, F.V, scale=v), low=0.0, low_open=True,
+               none_ok=True),
+        bad("rows", lambda v: attention.reference_attention(F.Q, F.K, F.V, rows=v), torch.tensor([0, 99]),
+            torch.tensor([0.5]), "r", torch.tensor([-7])),
+        ints("chunk", lambda v: attention.reference_attention(F.Q, F.K, F.V, chunk=v)),
+    ],
+    "attention.sdpa_attention": [
+        tensors("Q", lambda v: attention.sdpa_attention(v, F.K, F.V), F.Q),
+        tensors("V", lambda v: attention.sdpa_attention(F.Q, F.K, v), F.V),
+        bad("V", lambda v: attention.sdpa_attention(F.Q, F.K, v), F.V.float(), F.V[..., :3, :]),
+        floats("scale", lambda v: attention.sdpa_attention(F.Q, F.K, F.V, scale=v), low=0.0, low_open=True,
+               none_ok=True),
+    ],
+    "attention.fast_attention": [
+        tensors("Q", lambda v: attention.fast_attention(v, F.K, F.V, 3), F.Q),
+        tensors("K", lambda v: attention.fast_attention(F.Q, v, F.V, 3), F.K),
+        tensors("V", lambda v: attention.fast_attention(F.Q, F.K, v, 3), F.V),
+        bad("K", lambda v: attention.fast_attention(F.Q, v, F.V, 3), torch.zeros(2, 6, 0), F.K[..., :2]),
+        ints("degree", lambda v: attention.fast_attention(F.Q, F.K, F.V, v), low=0),
+        floats("radius", lambda v: attention.fast_attention(F.Q, F.K, F.V, 3, v), low=0.0, low_open=True,
+               none_ok=True),
+        floats("scale", lambda v: attention.fast_attention(F.Q, F.K, F.V, 3, scale=v), low=0.0, low_open=True,
+               none_ok=True),
+        choices("kind", lambda v: attention.fast_attention(F.Q, F.K, F.V, 3, kind=v)),
+        ints("chunk", lambda v: attention.fast_attention(F.Q, F.K, F.V, 3, chunk=v), none_ok=True),
+        floats("max_rel_error", lambda v: attention.fast_attention(F.Q, F.K, F.V, 3, max_rel_error=v), low=0.0,
+               high=1.0, low_open=True),
+        choices("on_cancel", lambda v: attention.fast_attention(F.Q, F.K, F.V, 3, on_cancel=v)),
+        choices("precision", lambda v: attention.fast_attention(F.Q, F.K, F.V, 3, precision=v)),
+        bad("return_info", lambda v: attention.fast_attention(F.Q, F.K, F.V, 3, return_info=v), "yes", None),
+        huge("degree", lambda v: attention.fast_attention(torch.zeros(4096, 64), torch.zeros(4096, 64),
+                                                          torch.zeros(4096, 1), v), 12),
+    ],
+    "attention.performer_features": [
+        tensors("Q", lambda v: attention.performer_features(v, F.K, 8), F.Q),
+        tensors("K", lambda v: attention.performer_features(F.Q, v, 8), F.K),
+        ints("num_features", lambda v: attention.performer_features(F.Q, F.K, v)),
+        floats("scale", lambda v: attention.performer_features(F.Q, F.K, 8, scale=v), low=0.0, low_open=True,
+               none_ok=True),
+        bad("orthogonal", lambda v: attention.performer_features(F.Q, F.K, 8, orthogonal=v), "yes", None),
+        seeds(lambda v: attention.performer_features(F.Q, F.K, 8, seed=v)),
+        huge("num_features", lambda v: attention.performer_features(F.Q, F.K, v), 10**9),
+    ],
+    "attention.performer_attention": [
+        tensors("V", lambda v: attention.performer_attention(F.Q, F.K, v, 8), F.V),
+        ints("num_features", lambda v: attention.performer_attention(F.Q, F.K, F.V, v)),
+        seeds(lambda v: attention.performer_attention(F.Q, F.K, F.V, 8, seed=v)),
+        huge("num_features", lambda v: attention.performer_attention(F.Q, F.K, F.V, v), 10**9),
+    ],
+    # ---- polynomial
+    "polynomial.exp_poly_coefficients": [
+        floats("radius", lambda v: polynomial.exp_poly_coefficients(v, 6), low=0.0, low_open=True),
+        ints("degree", lambda v: polynomial.exp_poly_coefficients(1.0, v), low=0),
+        choices("kind", lambda v: polynomial.exp_poly_coefficients(1.0, 6, v)),
+        bad("radius", lambda v: polynomial.exp_poly_coefficients(v, 6), 1e-300, 1e6),
+    ],
+    "polynomial.exp_poly_eval": [
+        arrays("coefficients", lambda v: polynomial.exp_poly_eval(v, [0.0, 0.5]), [1.0, 1.0, 0.5]),
+        bad("coefficients", lambda v: polynomial.exp_poly_eval(v, [0.0, 0.5]), [], [[1.0, 1.0]]),
+        arrays("s", lambda v: polynomial.exp_poly_eval([1.0, 1.0, 0.5], v), [0.0, 0.5], batch_ok=True),
+    ],
+    "polynomial.exp_poly_error": [
+        floats("radius", lambda v: polynomial.exp_poly_error(v, 6), low=0.0, low_open=True),
+        ints("degree", lambda v: polynomial.exp_poly_error(1.0, v), low=0),
+        choices("kind", lambda v: polynomial.exp_poly_error(1.0, 6, v)),
+        bad("relative", lambda v: polynomial.exp_poly_error(1.0, 6, relative=v), "yes", None),
+        floats("bound", lambda v: polynomial.exp_poly_error(1.0, 6, bound=v), low=0.0, low_open=True, none_ok=True),
+        ints("n_grid", lambda v: polynomial.exp_poly_error(1.0, 6, n_grid=v), low=2),
+        huge("n_grid", lambda v: polynomial.exp_poly_error(1.0, 6, n_grid=v), 10**11),
+    ],
+    "polynomial.degree_for_error": [
+        floats("radius", lambda v: polynomial.degree_for_error(v, 1e-3), low=0.0, low_open=True),
+        floats("target", lambda v: polynomial.degree_for_error(1.0, v), low=0.0, low_open=True),
+        choices("kind", lambda v: polynomial.degree_for_error(1.0, 1e-3, v)),
+        bad("relative", lambda v: polynomial.degree_for_error(1.0, 1e-3, relative=v), "yes", None),
+        ints("max_degree", lambda v: polynomial.degree_for_error(1.0, 1e-3, max_degree=v), low=0, high=60),
+    ],
+    "polynomial.aggarwal_alman_degree": [
+        floats("radius", lambda v: polynomial.aggarwal_alman_degree(v, 1e-3), low=0.0, low_open=True),
+        floats("target", lambda v: polynomial.aggarwal_alman_degree(1.0, v), low=0.0, high=1.0, low_open=True,
+               high_open=True),
+    ],
+    # ---- complexity
+    "complexity.rank": [
+        ints("d", lambda v: complexity.rank(v, 2)),
+        ints("degree", lambda v: complexity.rank(3, v), low=0),
+        huge("d", lambda v: complexity.rank(v, 10**9), 10**9),
+    ],
+    "complexity.eps_for_output_error": [floats("delta", complexity.eps_for_output_error, low=0.0, high=1.0,
+                                               low_open=True, high_open=True)],
+    "complexity.degree_needed": [
+        floats("B", lambda v: complexity.degree_needed(v, 1e-3), low=0.0, low_open=True),
+        floats("delta", lambda v: complexity.degree_needed(1.0, v), low=0.0, high=1.0, low_open=True,
+               high_open=True),
+        choices("kind", lambda v: complexity.degree_needed(1.0, 1e-3, v)),
+        floats("scale_times_d", lambda v: complexity.degree_needed(1.0, 1e-3, scale_times_d=v), low=0.0,
+               low_open=True),
+    ],
+    "complexity.exact_cost": [
+        ints("L", lambda v: complexity.exact_cost(v, 4)),
+        ints("d", lambda v: complexity.exact_cost(8, v)),
+        ints("d_v", lambda v: complexity.exact_cost(8, 4, v), none_ok=True),
+    ],
+    "complexity.fast_cost": [
+        ints("L", lambda v: complexity.fast_cost(v, 4, 3)),
+        ints("d", lambda v: complexity.fast_cost(8, v, 3)),
+        ints("degree", lambda v: complexity.fast_cost(8, 4, v), low=0),
+        ints("d_v", lambda v: complexity.fast_cost(8, 4, 3, v), none_ok=True),
+        huge("degree", lambda v: complexity.fast_cost(10, 10**9, v), 10**9),
+    ],
+    "complexity.cost_ratio": [
+        ints("L", lambda v: complexity.cost_ratio(v, 4, 1.0)),
+        ints("d", lambda v: complexity.cost_ratio(8, v, 1.0)),
+        floats("B", lambda v: complexity.cost_ratio(8, 4, v), low=0.0, low_open=True),
+        floats("delta", lambda v: complexity.cost_ratio(8, 4, 1.0, v), low=0.0, high=1.0, low_open=True,
+               high_open=True),
+        choices("kind", lambda v: complexity.cost_ratio(8, 4, 1.0, kind=v)),
+    ],
+    "complexity.crossover_B": [
+        ints("L", lambda v: complexity.crossover_B(v, 4)),
+        bad("d", lambda v: complexity.crossover_B(1024, v), 0, "4", None, 2.5, lambda L: 0, lambda L: "x"),
+        bad("delta", lambda v: complexity.crossover_B(1024, 4, v), 0.0, NAN, "0.1", 1.5, lambda L: -1.0),
+        choices("kind", lambda v: complexity.crossover_B(1024, 4, kind=v)),
+        floats("B_max", lambda v: complexity.crossover_B(1024, 4, B_max=v), low=0.0, low_open=True),
+        floats("tol", lambda v: complexity.crossover_B(1024, 4, tol=v), low=0.0, low_open=True),
+        huge("tol", lambda v: complexity.crossover_B(1024, 2, tol=v), 1e-300),
+    ],
+    "complexity.phase_diagram": [
+        bad("Ls", lambda v: complexity.phase_diagram(v, [1.0, 2.0], 4), [], [0, 8], ["8"], [8.5], "Ls", None),
+        bad("Bs", lambda v: complexity.phase_diagram([8, 16], v, 4), [], [0.0], [NAN], ["1"], None),
+        bad("d", lambda v: complexity.phase_diagram([8, 16], [1.0, 2.0], v), 0, "4", lambda L: 0),
+        bad("delta", lambda v: complexity.phase_diagram([8, 16], [1.0, 2.0], 4, v), 0.0, NAN, "0.1"),
+        choices("kind", lambda v: complexity.phase_diagram([8, 16], [1.0, 2.0], 4, kind=v)),
+        huge("Ls", lambda v: complexity.phase_diagram(v, [1.0], 4), list(range(2, 10**8))),
+    ],
+    "complexity.fit_sqrt_log": [
+        arrays("Ls", lambda v: complexity.fit_sqrt_log(v, [1.0, 1.2]), [8.0, 16.0]),
+        bad("Ls", lambda v: complexity.fit_sqrt_log(v, [1.0, 1.2]), [1.0, 16.0], [8.0], [16.0, 16.0]),
+        arrays("Bstar", lambda v: complexity.fit_sqrt_log([8.0, 16.0], v), [1.0, 1.2]),
+        bad("Bstar", lambda v: complexity.fit_sqrt_log([8.0, 16.0], v), [1.0], [-1.0, 1.0]),
+    ],
+    # ---- efficient
+    "efficient.poly_features": [
+        tensors("Q", lambda v: efficient.poly_features(v, F.K, 2, 1.0), F.Q),
+        tensors("K", lambda v: efficient.poly_features(F.Q, v, 2, 1.0), F.K),
+        ints("degree", lambda v: efficient.poly_features(F.Q, F.K, v, 1.0), low=0),
+        floats("radius", lambda v: efficient.poly_features(F.Q, F.K, 2, v), low=0.0, low_open=True),
+        floats("scale", lambda v: efficient.poly_features(F.Q, F.K, 2, 1.0, scale=v), low=0.0, low_open=True,
+               none_ok=True),
+        choices("kind", lambda v: efficient.poly_features(F.Q, F.K, 2, 1.0, kind=v)),
+        huge("degree", lambda v: efficient.poly_features(torch.zeros(4096, 64), torch.zeros(4096, 64), v, 1.0), 8),
+    ],
+    "efficient.factorised_attention": [
+        tensors("Q", lambda v: efficient.factorised_attention(v, F.K, F.V, 2, 1.0), F.Q),
+        tensors("V", lambda v: efficient.factorised_attention(F.Q, F.K, v, 2, 1.0), F.V),
+        bad("V", lambda v: efficient.factorised_attention(F.Q, F.K, v, 2, 1.0), F.V[..., :3, :]),
+        ints("degree", lambda v: efficient.factorised_attention(F.Q, F.K, F.V, v, 1.0), low=0),
+        floats("radius", lambda v: efficient.factorised_attention(F.Q, F.K, F.V, 2, v), low=0.0, low_open=True),
+        choices("kind", lambda v: efficient.factorised_attention(F.Q, F.K, F.V, 2, 1.0, kind=v)),
+    ],
+    "efficient.bound_entries": [
+        tensors("X", lambda v: efficient.bound_entries(v, 1.0), F.Q, batch_ok=True),
+        floats("bound", lambda v: efficient.bound_entries(F.Q, v), low=0.0, low_open=True),
+    ],
+    "efficient.degree_for_radius": [
+        floats("radius", lambda v: efficient.degree_for_radius(v), low=0.0, low_open=True),
+        floats("target", lambda v: efficient.degree_for_radius(1.0, v), low=0.0, low_open=True),
+        choices("kind", lambda v: efficient.degree_for_radius(1.0, kind=v)),
+        ints("max_degree", lambda v: efficient.degree_for_radius(1.0, max_degree=v), low=0, high=60),
+    ],
+    "efficient.PolynomialAttention": [
+        ints("degree", lambda v: efficient.PolynomialAttention(v), low=0, none_ok=True),
+        floats("target", lambda v: efficient.PolynomialAttention(target=v), low=0.0, low_open=True),
+        floats("bound", lambda v: efficient.PolynomialAttention(bound=v), low=0.0, low_open=True, none_ok=True),
+        ints("max_degree", lambda v: efficient.PolynomialAttention(max_degree=v), low=0, high=60),
+        floats("guard", lambda v: efficient.PolynomialAttention(guard=v), low=0.0, high=1.0, low_open=True),
+        floats("scale", lambda v: efficient.PolynomialAttention(scale=v), low=0.0, low_open=True, none_ok=True),
+        choices("kind", lambda v: efficient.PolynomialAttention(kind=v)),
+    ],
+    "efficient.PolynomialAttention.forward": [
+        tensors("q", lambda v: _pa(q=v), F.Q),
+        tensors("k", lambda v: _pa(k=v), F.K),
+        tensors("v", lambda v: _pa(v=v), F.V),
+        bad("k", lambda v: _pa(k=v), F.K[..., :2], F.K.float()),
+    ],
+    "efficient.BoundedExactAttention": [
+        floats("bound", lambda v: efficient.BoundedExactAttention(v), low=0.0, low_open=True, none_ok=True),
+        floats("scale", lambda v: efficient.BoundedExactAttention(scale=v), low=0.0, low_open=True, none_ok=True),
+    ],
+    "efficient.BoundedExactAttention.forward": [
+        tensors("q", lambda v: efficient.BoundedExactAttention(1.0)(v, F.K, F.V), F.Q),
+        tensors("k", lambda v: efficient.BoundedExactAttention(1.0)(F.Q, v, F.V), F.K),
+        tensors("v", lambda v: efficient.BoundedExactAttention(1.0)(F.Q, F.K, v), F.V),
+    ],
+    "efficient.entry_bound": [
+        bad("model", lambda v: efficient.entry_bound(v, F.xt, 0.5), None, torch.nn.Linear(2, 2), "m"),
+        tensors("x", lambda v: efficient.entry_bound(F.model, v, 0.5), F.xt),
+        floats("t", lambda v: efficient.entry_bound(F.model, F.xt, v), low=0.0, low_open=True),
+        floats("bound", lambda v: efficient.entry_bound(F.model, F.xt, 0.5, bound=v), low=0.0, low_open=True,
+               none_ok=True),
+    ],
+    "efficient.attention_gap": [
+        bad("model", lambda v: efficient.attention_gap(v, F.xt, 0.5, network.ExactAttention()), None, "m"),
+        tensors("x", lambda v: efficient.attention_gap(F.model, v, 0.5, network.ExactAttention()), F.xt),
+        floats("t", lambda v: efficient.attention_gap(F.model, F.xt, v, network.ExactAttention()), low=0.0,
+               low_open=True),
+        bad("attention", lambda v: efficient.attention_gap(F.model, F.xt, 0.5, v), None, 3, "exact"),
+        floats("bound", lambda v: efficient.attention_gap(F.model, F.xt, 0.5, network.ExactAttention(), bound=v),
+               low=0.0, low_open=True, none_ok=True),
+    ],
+    "efficient.time_training_step": [
+        bad("model", lambda v: efficient.time_training_step(v, F.xt, repeats=1), None, torch.nn.Identity(), "m"),
+        tensors("x0", lambda v: efficient.time_training_step(F.model, v, repeats=1), F.xt),
+        bad("x0", lambda v: efficient.time_training_step(F.model, v, repeats=1), F.xt[:, :3], F.x[:5]),
+        ints("repeats", lambda v: efficient.time_training_step(F.model, F.xt, repeats=v)),
+        floats("T0", lambda v: efficient.time_training_step(F.model, F.xt, repeats=1, T0=v), low=0.0,
+               low_open=True),
+        floats("T", lambda v: efficient.time_training_step(F.model, F.xt, repeats=1, T=v), low=0.0, low_open=True),
+        bad("T0", lambda v: efficient.time_training_step(F.model, F.xt, repeats=1, T0=v), 9.0),
+        seeds(lambda v: efficient.time_training_step(F.model, F.xt, repeats=1, seed=v)),
+        huge("repeats", lambda v: efficient.time_training_step(F.model, F.xt, repeats=v), 10**12),
+    ],
+    "efficient.time_attention": [
+        bad("attention", lambda v: efficient.time_attention(v, n=1, heads=1, L=4, m=2, repeats=1), None, 3),
+        ints("n", lambda v: efficient.time_attention(network.ExactAttention(), n=v, heads=1, L=4, m=2, repeats=1)),
+        ints("heads", lambda v: efficient.time_attention(network.ExactAttention(), n=1, heads=v, L=4, m=2,
+                                                         repeats=1)),
+        ints("L", lambda v: efficient.time_attention(network.ExactAttention(), n=1, heads=1, L=v, m=2, repeats=1)),
+        ints("m", lambda v: efficient.time_attention(network.ExactAttention(), n=1, heads=1, L=4, m=v, repeats=1)),
+        bad("backward", lambda v: efficient.time_attention(network.ExactAttention(), n=1, heads=1, L=4, m=2,
+                                                           repeats=1, backward=v), "yes", None),
+        ints("repeats", lambda v: efficient.time_attention(network.ExactAttention(), n=1, heads=1, L=4, m=2,
+                                                           repeats=v)),
+        seeds(lambda v: efficient.time_attention(network.ExactAttention(), n=1, heads=1, L=4, m=2, repeats=1,
+                                                 seed=v)),
+        floats("bound", lambda v: efficient.time_attention(network.ExactAttention(), n=1, heads=1, L=4, m=2,
+                                                           repeats=1, bound=v), low=0.0, low_open=True),
+        devices(lambda v: efficient.time_attention(network.ExactAttention(), n=1, heads=1, L=4, m=2, repeats=1,
+                                                   device=v)),
+        huge("L", lambda v: efficient.time_attention(network.ExactAttention(), n=1, heads=1, L=v, m=2, repeats=1),
+             10**10),
+    ],
+    # ---- gradients
+    "gradients.GradientProblem": [
+        tensors("A1", lambda v: _replace(F.prob, A1=v), F.prob.A1),
+        tensors("X", lambda v: _replace(F.prob, X=v), F.prob.X),
+        bad("Y", lambda v: _replace(F.prob, Y=v), F.prob.Y[:, :1], F.prob.Y[:1]),
+        bad("E", lambda v: _replace(F.prob, E=v), F.prob.E[:, :1], F.prob.E.float()),
+        bad("A2", lambda v: _replace(F.prob, A2=v), F.prob.A2[:, :1], torch.zeros(0, 2, dtype=torch.float64)),
+        bad("X_star", lambda v: _replace(F.prob, X_star=v), F.prob.X[:1], "x"),
+    ],
+    "gradients.GradientProblem.to": [
+        bad("dtype", lambda v: F.prob.to(dtype=v), torch.int64, "float32", 3),
+        devices(lambda v: F.prob.to(device=v)),
+    ],
+    "gradients.GradientProblem.with_X": [
+        tensors("X", lambda v: F.prob.with_X(v), F.prob.X),
+        bad("X", lambda v: F.prob.with_X(v), F.prob.X[:1]),
+    ],
+    "gradients.random_problem": [
+        ints("L", lambda v: gradients.random_problem(v, 2, device="cpu")),
+        ints("d", lambda v: gradients.random_problem(4, v, device="cpu")),
+        floats("B", lambda v: gradients.random_problem(4, 2, v, device="cpu"), low=0.0, low_open=True),
+        ints("M", lambda v: gradients.random_problem(4, 2, M=v, device="cpu"), none_ok=True),
+        floats("noise", lambda v: gradients.random_problem(4, 2, noise=v, device="cpu"), low=0.0),
+        seeds(lambda v: gradients.random_problem(4, 2, seed=v, device="cpu")),
+        bad("dtype", lambda v: gradients.random_problem(4, 2, dtype=v, device="cpu"), torch.int64, "float64", None),
+        devices(lambda v: gradients.random_problem(4, 2, device=v)),
+        huge("L", lambda v: gradients.random_problem(v, 2, device="cpu"), 10**11),
+        huge("d", lambda v: gradients.random_problem(2, v, device="cpu"), 10**6),
+    ],
+    "gradients.as_problem": [
+        arrays("A1", lambda v: gradients.as_problem(v, *F.prob.args[1:], device="cpu"), F.prob.A1.numpy()),
+        bad("E", lambda v: gradients.as_problem(*F.prob.args[:5], v, device="cpu"), F.prob.E[:, :1], "e", None),
+        bad("dtype", lambda v: gradients.as_problem(*F.prob.args, dtype=v, device="cpu"), torch.int64, "float64"),
+        devices(lambda v: gradients.as_problem(*F.prob.args, device=v)),
+    ],
+    "gradients.training_loss": [
+        bad("Y", lambda v: gradients.training_loss(_replace(F.prob, Y=v)), F.prob.Y[:, :1]),
+        bad("A1", lambda v: gradients.training_loss(v, *F.prob.args[1:]), F.prob.A1[:, :1], "a"),
+        choices("backend", lambda v: gradients.training_loss(F.prob, backend=v)),
+        bad("dtype", lambda v: gradients.training_loss(F.prob, dtype=v), torch.int64, "float32"),
+        devices(lambda v: gradients.training_loss(F.prob, device=v)),
+        bad("arguments", lambda v: gradients.training_loss(*v), (), (F.prob, F.prob), (1, 2, 3)),
+    ],
+    "gradients.exact_gradient": [
+        bad("A1", lambda v: gradients.exact_gradient(v, *F.prob.args[1:]), F.prob.A1[:, :1]),
+        ints("block_size", lambda v: gradients.exact_gradient(F.prob, block_size=v), none_ok=True),
+        bad("return_intermediates", lambda v: gradients.exact_gradient(F.prob, return_intermediates=v), "y", None),
+        bad("dtype", lambda v: gradients.exact_gradient(F.prob, dtype=v), torch.int64),
+        devices(lambda v: gradients.exact_gradient(F.prob, device=v)),
+    ],
+    "gradients.autograd_gradient": [
+        bad("A1", lambda v: gradients.autograd_gradient(v, *F.prob.args[1:]), F.prob.A1[:, :1]),
+        choices("backend", lambda v: gradients.autograd_gradient(F.prob, backend=v)),
+        bad("return_loss", lambda v: gradients.autograd_gradient(F.prob, return_loss=v), "y", None),
+        devices(lambda v: gradients.autograd_gradient(F.prob, device=v)),
+    ],
+    "gradients.LowRankGradient": [
+        bad("grad", lambda v: gradients.LowRankGradient(*[torch.zeros(2, 2)] * 8, v, {}), None, "g",
+            torch.full((2, 2), NAN)),
+        bad("info", lambda v: gradients.LowRankGradient(*[torch.zeros(2, 2)] * 9, v), None, "i"),
+    ],
+    "gradients.lowrank_gradient": [
+        bad("A1", lambda v: gradients.lowrank_gradient(v, *F.prob.args[1:], degree=3), F.prob.A1[:, :1]),
+        ints("degree", lambda v: gradients.lowrank_gradient(F.prob, degree=v), low=0),
+        floats("radius", lambda v: gradients.lowrank_gradient(F.prob, degree=3, radius=v), low=0.0, low_open=True,
+               none_ok=True),
+        choices("kind", lambda v: gradients.lowrank_gradient(F.prob, degree=3, kind=v)),
+        bad("wrong_scaling", lambda v: gradients.lowrank_gradient(F.prob, degree=3, wrong_scaling=v), "y", None),
+        choices("on_cancel", lambda v: gradients.lowrank_gradient(F.prob, degree=3, on_cancel=v)),
+        floats("max_rel_error", lambda v: gradients.lowrank_gradient(F.prob, degree=3, max_rel_error=v), low=0.0,
+               high=1.0, low_open=True),
+        choices("precision", lambda v: gradients.lowrank_gradient(F.prob, degree=3, precision=v)),
+        devices(lambda v: gradients.lowrank_gradient(F.prob, degree=3, device=v)),
+        huge("degree", lambda v: gradients.lowrank_gradient(gradients.random_problem(4096, 64, device="cpu"),
+                                                            degree=v), 10),
+    ],
+    "gradients.chain_errors": [
+        bad("A1", lambda v: gradients.chain_errors(v, *F.prob.args[1:], degree=3), F.prob.A1[:, :1]),
+        ints("degree", lambda v: gradients.chain_errors(F.prob, degree=v), low=0),
+        floats("radius", lambda v: gradients.chain_errors(F.prob, degree=3, radius=v), low=0.0, low_open=True,
+               none_ok=True),
+        choices("kind", lambda v: gradients.chain_errors(F.prob, degree=3, kind=v)),
+        bad("wrong_scaling", lambda v: gradients.chain_errors(F.prob, degree=3, wrong_scaling=v), "y", None),
+        bad("form_products", lambda v: gradients.chain_errors(F.prob, degree=3, form_products=v), "y", None),
+        devices(lambda v: gradients.chain_errors(F.prob, degree=3, device=v)),
+    ],
+    "gradients.relative_max_error": [
+        bad("approx", lambda v: gradients.relative_max_error(v, F.prob.X), "a", None, F.prob.X[:1],
+            torch.full((2, 2), NAN)),
+        bad("exact", lambda v: gradients.relative_max_error(F.prob.X, v), "a", None, torch.full((2, 2), INF)),
+    ],
+    "gradients.decoded_loss": [
+        bad("problem", lambda v: gradients.decoded_loss(v, F.prob4.X, F.W_A, torch.zeros(20)), None, "p"),
+        bad("problem", lambda v: gradients.decoded_loss(v, F.prob.X, F.W_A, torch.zeros(20)),
+            gradients.random_problem(3, 2, device="cpu")),
+        tensors("X", lambda v: gradients.decoded_loss(F.prob4, v, F.W_A, torch.zeros(20)), F.prob4.X),
+        bad("X", lambda v: gradients.decoded_loss(F.prob4, v, F.W_A, torch.zeros(20)), F.prob4.X[:1]),
+        tensors("W_A", lambda v: gradients.decoded_loss(F.prob4, F.prob4.X, v, torch.zeros(20)), F.W_A),
+        bad("W_A", lambda v: gradients.decoded_loss(F.prob4, F.prob4.X, v, torch.zeros(20)), 2 * F.W_A,
+            F.W_A[:, :4]),
+        tensors("target", lambda v: gradients.decoded_loss(F.prob4, F.prob4.X, F.W_A, v), torch.zeros(20)),
+        bad("target", lambda v: gradients.decoded_loss(F.prob4, F.prob4.X, F.W_A, v), torch.zeros(19)),
+    ],
+    "gradients.gradient_descent": [
+        bad("problem", lambda v: gradients.gradient_descent(v, steps=1, lr=0.1), None, "p"),
+        ints("steps", lambda v: gradients.gradient_descent(F.prob, steps=v, lr=0.1)),
+        floats("lr", lambda v: gradients.gradient_descent(F.prob, steps=1, lr=v), low=0.0, low_open=True),
+        choices("method", lambda v: gradients.gradient_descent(F.prob, steps=1, lr=0.1, method=v)),
+        bad("degree", lambda v: gradients.gradient_descent(F.prob, steps=1, lr=0.1, method="lowrank", degree=v),
+            None, -1, "3", 2.5),
+        choices("kind", lambda v: gradients.gradient_descent(F.prob, steps=1, lr=0.1, method="lowrank", degree=3,
+                                                             kind=v)),
+        huge("steps", lambda v: gradients.gradient_descent(F.prob, steps=v, lr=0.1), 10**12),
     ],
     # ---- figures, widgets, benchreport
     "figures.setup_notebook": [bad("seed_print", figures.setup_notebook, "yes", None, 2)],
