@@ -154,6 +154,8 @@ def gaussian_baseline(x: np.ndarray, basis: np.ndarray) -> SubspaceData:
         raise ValueError(f"basis must have D = x.shape[1] = {x.shape[1]} rows, got {W.shape[0]}")
     if x.shape[0] <= W.shape[1]:
         raise ValueError(f"x must hold more samples than d0 = {W.shape[1]} to fit a covariance, got {x.shape[0]}")
+    u, _, vt = np.linalg.svd(W, full_matrices=False)
+    W = u @ vt                      # the nearest exactly orthonormal basis (a float32 W_B is orthonormal to ~1e-7)
     h = x @ W
     cov = np.cov(h, rowvar=False).reshape(W.shape[1], W.shape[1])
     return SubspaceData(W, GaussianMixture(np.ones(1), h.mean(0)[None], cov[None]))
@@ -285,6 +287,6 @@ def digit_grid_figure(images: np.ndarray, *, columns: int = 10, title: str = "",
                      visible=row_titles is not None, tickvals=[r * pad + side / 2 - 0.5 for r in range(rows)],
                      ticktext=list(row_titles or []))
     fig.update_xaxes(visible=False)
-    fig.update_layout(title=title, height=height or 60 + 45 * rows,
+    fig.update_layout(title=title, height=height or 60 + 75 * rows,
                       margin=dict(l=10 if row_titles is None else 150, r=10, t=40, b=10), plot_bgcolor="white")
     return fig
