@@ -38,9 +38,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from ._checks import check_choice, check_float, check_int
-from .attention import (PRECISIONS, CancellationError, CancellationWarning, choose_precision, default_device,
-                        exp_feature_maps, logit_bound)
+from ._checks import MAX_STEPS, check_array, check_bool, check_choice, check_device, check_dtype, check_float, \
+    check_int, check_memory, check_seed, check_tensor, check_work
+from .attention import (PRECISIONS, CancellationError, CancellationWarning, choose_precision, exp_feature_maps,
+                        logit_bound)
 from .polynomial import KINDS, MAX_DEGREE, exp_poly_error, rounding_rel_error, unit_roundoff
 
 __all__ = [
@@ -114,8 +115,37 @@ class GradientProblem:
         """Token dimension."""
         return int(self.A1.shape[1])
 
+    def __post_init__(self) -> None:
+        """Every matrix a finite floating tensor of one dtype and device, with shapes that fit together."""
+        A1 = self.A1
+        for name in _NAMES:
+            t = check_tensor(name, getattr(self, name), ndim=2)
+            if t.dtype != A1.dtype or t.device != A1.device:
+                raise TypeError(f"{name} must have the dtype and device of A1 ({A1.dtype} on {A1.device}), got "
+                                f"{t.dtype} on {t.device}")
+        L, d = A1.shape
+        M = self.A2.shape[0]
+        if min(L, d, M) == 0:
+            raise ValueError(f"A1 and A2 must be non-empty, got shapes {tuple(A1.shape)} and {tuple(self.A2.shape)}")
+        if self.A2.shape[1] != d:
+            raise ValueError(f"A2 must have d = {d} columns like A1 {tuple(A1.shape)}, got shape "
+                             f"{tuple(self.A2.shape)}")
+        d_v = self.Y.shape[1]
+        want = {"A3": (M, d), "X": (d, d), "Y": (d, d_v), "E": (L, d_v)}
+        for name, shape in want.items():
+            if tuple(getattr(self, name).shape) != shape:
+                raise ValueError(f"{name} must have shape {shape} to match A1 {tuple(A1.shape)}, "
+                                 f"A2 {tuple(self.A2.shape)} and Y {tuple(self.Y.shape)}; got "
+                                 f"{tuple(getattr(self, name).shape)}")
+        if self.X_star is not None:
+            check_tensor("X_star", self.X_star, ndim=2)
+            if tuple(self.X_star.shape) != (d, d):
+                raise ValueError(f"X_star must have shape ({d}, {d}) like X, got {tuple(self.X_star.shape)}")
+
     def to(self, dtype: torch.dtype | None = None, device: str | torch.device | None = None) -> "GradientProblem":
         """The same problem in another dtype and/or on another device."""
+        dtype = None if dtype is None else check_dtype("dtype", dtype)
+        device = None if device is None else check_device(device)
         conv = [None if t is None else t.to(dtype=dtype or t.dtype, device=device or t.device)
                 for t in self.args + (self.X_star,)]
         return GradientProblem(*conv)
@@ -160,21 +190,9 @@ def as_problem(A1: Any, A2: Any, A3: Any, X: Any, Y: Any, E: Any, *, dtype: torc
     """
     if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
         raise TypeError(f"dtype must be a floating-point torch.dtype, got {dtype!r}")
-    device = default_device() if device is None else device
-    A1, A2, A3, X, Y, E = (_tensor(n, v, dtype, device) for n, v in zip(_NAMES, (A1, A2, A3, X, Y, E)))
-    L, d = A1.shape
-    M = A2.shape[0]
-    if min(L, d, M) == 0:
-        raise ValueError(f"A1 and A2 must be non-empty, got shapes {tuple(A1.shape)} and {tuple(A2.shape)}")
-    want = {"A2": (M, d), "A3": (M, d), "X": (d, d), "Y": (d, Y.shape[1]), "E": (L, Y.shape[1])}
-    shapes = {"A2": A2.shape, "A3": A3.shape, "X": X.shape, "Y": Y.shape, "E": E.shape}
-    if A2.shape[1] != d:
-        raise ValueError(f"A2 must have d = {d} columns like A1 {tuple(A1.shape)}, got shape {tuple(A2.shape)}")
-    for name in ("A3", "X", "Y", "E"):
-        if tuple(shapes[name]) != want[name]:
-            raise ValueError(f"{name} must have shape {want[name]} to match A1 {tuple(A1.shape)}, "
-                             f"A2 {tuple(A2.shape)} and Y {tuple(Y.shape)}; got {tuple(shapes[name])}")
-    return GradientProblem(A1, A2, A3, X, Y, E)
+    device = check_device(device)
+    # Conversion here; the shapes and finiteness are checked by GradientProblem itself.
+    return GradientProblem(*(_tensor(n, v, dtype, device) for n, v in zip(_NAMES, (A1, A2, A3, X, Y, E))))
 
 
 def _haar_orthogonal(d: int, g: torch.Generator) -> torch.Tensor:
@@ -222,7 +240,11 @@ def random_problem(L: int, d: int, B: float = 1.0, *, M: int | None = None, nois
     B = check_float("B", B, low=0.0, low_open=True)
     M = L if M is None else check_int("M", M)
     noise = check_float("noise", noise, low=0.0)
-    seed = check_int("seed", seed, low=0)
+    seed = check_seed(seed)
+    check_dtype("dtype", dtype)
+    device = check_device(device)
+    check_memory("L, M, d", 2 * ((L + 2 * M + 1) * d + 4 * d * d), what="the problem's matrices in float64")
+    check_work("L, M, d", L * M * d, limit=10**12, what="multiply-adds for the teacher's output E")
     g = torch.Generator().manual_seed(seed)
     A1, A2, A3 = (B * (2 * torch.rand(n, d, generator=g, dtype=torch.float64) - 1) for n in (L, M, M))
     X, Y, X_star = (_haar_orthogonal(d, g) for _ in range(3))
@@ -235,6 +257,10 @@ def random_problem(L: int, d: int, B: float = 1.0, *, M: int | None = None, nois
 
 def _problem(args: tuple, dtype: torch.dtype | None, device: Any) -> GradientProblem:
     """Inputs given as one GradientProblem or as the six matrices."""
+    if dtype is not None:
+        check_dtype("dtype", dtype)
+    if device is not None:
+        device = check_device(device)
     if len(args) == 1 and isinstance(args[0], GradientProblem):
         p = args[0]
         if dtype is None and device is None:
@@ -245,10 +271,21 @@ def _problem(args: tuple, dtype: torch.dtype | None, device: Any) -> GradientPro
     return as_problem(*args, dtype=dtype or torch.float64, device=device)
 
 
+def _as_float64(name: str, value: Any) -> torch.Tensor:
+    """A tensor or array of real numbers, finite, as a float64 CPU tensor."""
+    if isinstance(value, torch.Tensor):
+        if value.dtype == torch.bool or value.is_complex():
+            raise TypeError(f"{name} must hold real numbers, got dtype {value.dtype}")
+        value = value.detach().double().cpu()
+        if not bool(torch.isfinite(value).all()):
+            raise ValueError(f"{name} must contain only finite numbers (found NaN or inf)")
+        return value
+    return torch.as_tensor(check_array(name, value))
+
+
 def relative_max_error(approx: Any, exact: Any) -> float:
     """``max |approx - exact| / max |exact|``: the error measure of every gradient comparison in chapter 5."""
-    a = torch.as_tensor(approx).double().cpu()
-    e = torch.as_tensor(exact).double().cpu()
+    a, e = _as_float64("approx", approx), _as_float64("exact", exact)
     if a.shape != e.shape:
         raise ValueError(f"approx and exact must have the same shape, got {tuple(a.shape)} and {tuple(e.shape)}")
     scale = float(e.abs().max()) if e.numel() else 0.0
@@ -324,6 +361,7 @@ def exact_gradient(*args: Any, block_size: int | None = None, return_intermediat
         The ``d x d`` gradient (and the intermediates).
     """
     p = _problem(args, dtype, device)
+    return_intermediates = check_bool("return_intermediates", return_intermediates)
     L, M, d = p.L, p.A2.shape[0], p.d
     if return_intermediates and L * M > MAX_DENSE:
         raise ValueError(f"return_intermediates forms L x M = {L} x {M} matrices; allowed up to L*M <= {MAX_DENSE}")
@@ -353,6 +391,7 @@ def autograd_gradient(*args: Any, backend: str = "explicit", dtype: torch.dtype 
     memory ``O(L d)``); ``"explicit"`` through the row softmax (forms ``L x M``, for float64 checks).
     """
     p = _problem(args, dtype, device)
+    return_loss = check_bool("return_loss", return_loss)
     X = p.X.detach().clone().requires_grad_(True)
     loss = training_loss(p.A1, p.A2, p.A3, X, p.Y, p.E, backend=backend)
     (grad,) = torch.autograd.grad(loss, X)
@@ -398,6 +437,13 @@ class LowRankGradient:
     V4: torch.Tensor
     grad: torch.Tensor
     info: dict
+
+    def __post_init__(self) -> None:
+        for name in ("U1", "V1", "row_sums", "h", "c", "r", "U4", "V4"):
+            check_tensor(name, getattr(self, name), finite=False)  # a cancelled normaliser may leave inf here
+        check_tensor("grad", self.grad, ndim=2)
+        if not isinstance(self.info, dict):
+            raise TypeError(f"info must be a dict, got {type(self.info).__name__}")
 
     @property
     def U3(self) -> torch.Tensor:
@@ -649,11 +695,23 @@ def decoded_loss(problem: GradientProblem, X: torch.Tensor, W_A: torch.Tensor, t
     if not isinstance(problem, GradientProblem):
         raise TypeError(f"problem must be a GradientProblem, got {type(problem).__name__}")
     d, L = problem.d, problem.L
-    if not isinstance(W_A, torch.Tensor) or W_A.ndim != 2 or W_A.shape[1] != d * L:
-        raise ValueError(f"W_A must be a tensor of shape (D, d L) = (D, {d * L}), got "
-                         f"{tuple(W_A.shape) if isinstance(W_A, torch.Tensor) else type(W_A).__name__}")
-    if not isinstance(target, torch.Tensor) or target.shape != (W_A.shape[0],):
-        raise ValueError(f"target must be a tensor of shape ({W_A.shape[0]},)")
+    if math.isqrt(d) ** 2 != d or math.isqrt(L) ** 2 != L:
+        raise ValueError(f"problem must have a square token dimension d = p^2 and a square length L, got d = {d}, "
+                         f"L = {L}")
+    like = problem.A1
+    for name, t, shape in (("X", X, (d, d)), ("W_A", W_A, (None, d * L)), ("target", target, None)):
+        check_tensor(name, t, ndim=1 if name == "target" else 2)
+        if shape is not None and any(w is not None and w != g for w, g in zip(shape, t.shape)):
+            raise ValueError(f"{name} must have shape {tuple('D' if w is None else w for w in shape)}, "
+                             f"got {tuple(t.shape)}")
+        if t.dtype != like.dtype or t.device != like.device:
+            raise TypeError(f"{name} must have the problem's dtype and device ({like.dtype} on {like.device}), got "
+                            f"{t.dtype} on {t.device}")
+    if target.shape != (W_A.shape[0],):
+        raise ValueError(f"target must have shape (D,) = ({W_A.shape[0]},), got {tuple(target.shape)}")
+    gram_err = float((W_A.T @ W_A - torch.eye(d * L, dtype=W_A.dtype, device=W_A.device)).abs().max())
+    if gram_err > 1e-6:
+        raise ValueError(f"W_A must have orthonormal columns (|W_A^T W_A - I| <= 1e-6), got deviation {gram_err:.3g}")
     Z = torch.softmax(problem.A1 @ X @ problem.A2.T / d, dim=-1) @ (problem.A3 @ problem.Y)
     return 0.5 * ((W_A @ unpatchify(Z.T) - target) ** 2).sum()
 
@@ -684,11 +742,14 @@ def gradient_descent(problem: GradientProblem, *, steps: int, lr: float, method:
     """
     if not isinstance(problem, GradientProblem):
         raise TypeError(f"problem must be a GradientProblem, got {type(problem).__name__}")
-    steps = check_int("steps", steps)
+    steps = check_int("steps", steps, high=MAX_STEPS)
     lr = check_float("lr", lr, low=0.0, low_open=True)
     check_choice("method", method, ("exact", "lowrank"))
-    if method == "lowrank" and degree is None:
-        raise ValueError("degree is required for method='lowrank'")
+    if method == "lowrank":
+        if degree is None:
+            raise ValueError("degree is required for method='lowrank'")
+        degree = check_int("degree", degree, low=0, high=MAX_DEGREE)
+        check_choice("kind", kind, KINDS)
     X_star = problem.X_star
     X = problem.X.clone()
     losses, dist, spent = [], [], 0.0

@@ -128,8 +128,8 @@ def seeds(call):
 
 
 def _with(good, value):
-    out = good.clone() if isinstance(good, torch.Tensor) else np.array(good, dtype=float, copy=True)
-    out.reshape(-1)[0] = value
+    out = good.clone().contiguous() if isinstance(good, torch.Tensor) else np.array(good, dtype=float, copy=True)
+    out.reshape(-1)[0] = value  # a view of a contiguous copy
     return out
 
 
@@ -232,6 +232,10 @@ class _Fixtures:
     @functools.cached_property
     def prob4(self):  # d = 4 = 2^2 and L = 4: a problem the decoder can read back
         return gradients.random_problem(4, 4, seed=0, device="cpu")
+
+    @functools.cached_property
+    def target(self):
+        return torch.zeros(20, dtype=torch.float64)
 
     @functools.cached_property
     def W_A(self):
@@ -1245,7 +1249,7 @@ CASES: dict[str, list[_Spec]] = {
         devices(lambda v: F.prob.to(device=v)),
     ],
     "gradients.GradientProblem.with_X": [
-        tensors("X", lambda v: F.prob.with_X(v), F.prob.X),
+        tensors("X", lambda v: F.prob.with_X(v), F.prob.X, int_ok=True),
         bad("X", lambda v: F.prob.with_X(v), F.prob.X[:1]),
     ],
     "gradients.random_problem": [
@@ -1323,16 +1327,16 @@ CASES: dict[str, list[_Spec]] = {
         bad("exact", lambda v: gradients.relative_max_error(F.prob.X, v), "a", None, torch.full((2, 2), INF)),
     ],
     "gradients.decoded_loss": [
-        bad("problem", lambda v: gradients.decoded_loss(v, F.prob4.X, F.W_A, torch.zeros(20)), None, "p"),
-        bad("problem", lambda v: gradients.decoded_loss(v, F.prob.X, F.W_A, torch.zeros(20)),
+        bad("problem", lambda v: gradients.decoded_loss(v, F.prob4.X, F.W_A, F.target), None, "p"),
+        bad("problem", lambda v: gradients.decoded_loss(v, F.prob.X, F.W_A, F.target),
             gradients.random_problem(3, 2, device="cpu")),
-        tensors("X", lambda v: gradients.decoded_loss(F.prob4, v, F.W_A, torch.zeros(20)), F.prob4.X),
-        bad("X", lambda v: gradients.decoded_loss(F.prob4, v, F.W_A, torch.zeros(20)), F.prob4.X[:1]),
-        tensors("W_A", lambda v: gradients.decoded_loss(F.prob4, F.prob4.X, v, torch.zeros(20)), F.W_A),
-        bad("W_A", lambda v: gradients.decoded_loss(F.prob4, F.prob4.X, v, torch.zeros(20)), 2 * F.W_A,
+        tensors("X", lambda v: gradients.decoded_loss(F.prob4, v, F.W_A, F.target), F.prob4.X),
+        bad("X", lambda v: gradients.decoded_loss(F.prob4, v, F.W_A, F.target), F.prob4.X[:1]),
+        tensors("W_A", lambda v: gradients.decoded_loss(F.prob4, F.prob4.X, v, F.target), F.W_A),
+        bad("W_A", lambda v: gradients.decoded_loss(F.prob4, F.prob4.X, v, F.target), 2 * F.W_A,
             F.W_A[:, :4]),
-        tensors("target", lambda v: gradients.decoded_loss(F.prob4, F.prob4.X, F.W_A, v), torch.zeros(20)),
-        bad("target", lambda v: gradients.decoded_loss(F.prob4, F.prob4.X, F.W_A, v), torch.zeros(19)),
+        tensors("target", lambda v: gradients.decoded_loss(F.prob4, F.prob4.X, F.W_A, v), F.target),
+        bad("target", lambda v: gradients.decoded_loss(F.prob4, F.prob4.X, F.W_A, v), F.target[:19]),
     ],
     "gradients.gradient_descent": [
         bad("problem", lambda v: gradients.gradient_descent(v, steps=1, lr=0.1), None, "p"),
@@ -1526,6 +1530,9 @@ ACCEPTED: list[tuple[str, str, Callable[[Any], Any], Any, str]] = [
      "documented: a single length has no slope, the answer is nan (a figure legend then omits it)"),
     ("benchreport.method_figure", "B", lambda v: benchreport.method_figure(F.bench, method=F.bench.methods[0], B=v),
      12345.0, "documented: an entry bound the sweep did not reach gives a figure that says it was not measured"),
+    ("gradients.GradientProblem.with_X", "X", lambda v: F.prob.with_X(v), torch.eye(2, dtype=torch.int64),
+     "with_X and as_problem convert numbers (integer tensors, arrays) to the problem's dtype on purpose; the record "
+     "itself takes only floating tensors"),
     ("patches.patch_choices", "d0", patches.patch_choices, 10**18,
      "the divisors of i = 10^9 come from sqrt(i) trial divisions: fast, so a huge valid square is answered"),
     ("patches.patchify", "h", lambda v: patches.patchify(v, 2), np.arange(16),
