@@ -8,6 +8,7 @@ source, solutions folded) and that no formula fails to typeset. Skips, saying wh
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import shutil
 import socket
@@ -86,10 +87,23 @@ def _plot_title(page) -> str:
         return t ? t.textContent : null; }""")
 
 
+def _error_outputs(page) -> list[str]:
+    """Error outputs of the open notebook's cells, and stderr text showing a traceback (widget output included)."""
+    return page.evaluate("""() => {
+        const nb = window.jupyterapp.shell.currentWidget.content;
+        const model = nb.widgets.flatMap(c => c.model.type === 'code' ? c.model.outputs.toJSON() : [])
+            .filter(o => o.output_type === 'error').map(o => o.ename + ': ' + o.evalue);
+        const shown = [...document.querySelectorAll(
+            '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]')]
+            .map(e => e.innerText).filter(t => /Traceback|Error/.test(t));
+        return model.concat(shown); }""")
+
+
 def test_run_all_and_move_a_slider_in_jupyterlab(lab, tmp_path):
     from playwright.sync_api import sync_playwright
 
     url, dest = lab
+    source = (ROOT / "book" / CHAPTER).read_bytes()
     shots = Path(os.environ.get("DIT_LAB_SHOTS", tmp_path))
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
@@ -111,24 +125,30 @@ def test_run_all_and_move_a_slider_in_jupyterlab(lab, tmp_path):
                     rawRoles: (text.match(/\\{(cite|prf:ref|ref|numref|eq)\\}`/g) || []).length,
                     details: document.querySelectorAll('.jp-MarkdownCell details').length,
                     open: document.querySelectorAll('.jp-MarkdownCell details[open]').length,
-                    merror: document.querySelectorAll('mjx-merror, .katex-error').length};
+                    merror: document.querySelectorAll('mjx-merror, .katex-error').length,
+                    // the book's \\N is the Gaussian (calligraphic N), never KaTeX's built-in naturals
+                    gaussN: [...document.querySelectorAll('.jp-MarkdownCell .katex')].filter(e =>
+                        /\\N(?![a-zA-Z])/.test((e.querySelector('annotation') || {}).textContent || ''))
+                        .map(e => e.querySelector('.mathcal') ? 'cal' : 'other')};
         }""")
         assert myst["raw"] == 0 and myst["rawRoles"] == 0, f"MyST shown as source in the lab: {myst}"
         assert myst["merror"] == 0, f"formulas failed to typeset (macros?): {myst}"
+        assert "other" not in myst["gaussN"], f"\\N is not the book's Gaussian in the lab: {myst}"
+        if CHAPTER.startswith("01_"):     # chapter 1 writes its Gaussians with \N
+            assert myst["gaussN"], f"no \\N found to check: {myst}"
 
         page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
         page.wait_for_function("""() => {
             const nb = window.jupyterapp.shell.currentWidget.content;
             const code = nb.widgets.filter(c => c.model.type === 'code');
             const kernel = window.jupyterapp.shell.currentWidget.sessionContext.session.kernel;
+            if (code.some(c => c.model.outputs.toJSON().some(o => o.output_type === 'error'))) { return true; }
             return kernel && kernel.status === 'idle' && code.length > 0 &&
                    code.every(c => c.model.executionCount !== null && !c.promptNode.textContent.includes('*'));
         }""", timeout=RUN_ALL_S * 1000, polling=2000)
         page.wait_for_selector(".jp-OutputArea .widget-output .js-plotly-plot", timeout=60_000)
 
-        errs = page.evaluate("""() => [...document.querySelectorAll(
-            '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]')]
-            .map(e => e.innerText).filter(t => /Traceback|Error/.test(t))""")
+        errs = _error_outputs(page)
         assert not errs, f"error output after Run All: {errs[0][:1500]}"
 
         slider = page.locator(".jp-OutputArea .widget-hslider").first
@@ -145,10 +165,13 @@ def test_run_all_and_move_a_slider_in_jupyterlab(lab, tmp_path):
         redraw = time.perf_counter() - t0
         after = _plot_title(page)
         page.screenshot(path=str(shots / "lab_after.png"))
-        errs = page.evaluate("""() => [...document.querySelectorAll(
-            '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]')]
-            .map(e => e.innerText).filter(t => /Traceback|Error/.test(t))""")
+        errs = _error_outputs(page)
+        page.evaluate("() => window.jupyterapp.commands.execute('docmanager:save')")
+        page.wait_for_function("() => !window.jupyterapp.shell.currentWidget.context.model.dirty", timeout=60_000)
         browser.close()
+    saved = json.loads((dest / CHAPTER).read_text())
+    assert any(c.get("outputs") for c in saved["cells"]), "the lab saved no outputs into its working copy"
+    assert (ROOT / "book" / CHAPTER).read_bytes() == source, "running and saving in the lab changed book/"
     assert after and after != before, (before, after)
     assert not errs, f"error output after moving the slider: {errs[0][:1500]}"
     print(f"\nJupyterLab: {CHAPTER} ran; slider moved: {before!r} -> {after!r} in {redraw:.2f} s")
