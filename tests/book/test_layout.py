@@ -46,35 +46,46 @@ WIDE_CODE = """() => {
 }""" % SLACK_PX
 
 
-def _open_at(browser, html_dir, name, width):  # noqa: F811  (browser is the shared fixture)
-    ctx = browser.new_context(viewport={"width": width, "height": 1000})
-    ctx.route("**/*", lambda r: r.continue_() if r.request.url.startswith("file:") else r.abort())
-    page = ctx.new_page()
-    page.goto((html_dir / f"{name}.html").as_uri(), wait_until="load")
-    return ctx, page
+@pytest.fixture(scope="module")
+def measured(browser, html_dir):  # noqa: F811  (browser is the shared fixture)
+    """Open each page once; measure its displays at every width (the viewport is resized, MathJax's CHTML output
+    reflows with the page) and its code at 1300 px. Returns a function page name -> measurements."""
+    cache = {}
+
+    def _measure(name):
+        if name not in cache:
+            ctx = browser.new_context(viewport={"width": WIDTHS[0], "height": 1000})
+            ctx.route("**/*", lambda r: r.continue_() if r.request.url.startswith("file:") else r.abort())
+            page = ctx.new_page()
+            try:
+                page.goto((html_dir / f"{name}.html").as_uri(), wait_until="load")
+                _wait_for_math(page)
+                out = {}
+                for width in WIDTHS:
+                    page.set_viewport_size({"width": width, "height": 1000})
+                    page.wait_for_timeout(300)  # let the layout (and MathJax's fonts) settle before measuring
+                    out[width] = page.evaluate(WIDE_DISPLAYS)
+                page.set_viewport_size({"width": 1300, "height": 1000})
+                page.wait_for_timeout(200)
+                out["code"] = page.evaluate(WIDE_CODE)
+            finally:
+                ctx.close()
+            cache[name] = out
+        return cache[name]
+
+    return _measure
 
 
-@pytest.mark.parametrize("width", WIDTHS)
 @pytest.mark.parametrize("name", PAGES)
-def test_every_display_fits_the_column(browser, html_dir, name, width):  # noqa: F811
-    ctx, page = _open_at(browser, html_dir, name, width)
-    try:
-        _wait_for_math(page)
-        page.wait_for_timeout(200)  # let MathJax's fonts settle before measuring
-        wide = page.evaluate(WIDE_DISPLAYS)
-    finally:
-        ctx.close()
-    assert not wide, (f"{name} at {width} px: {len(wide)} displayed formula(s) wider than the column "
-                      "(split them with aligned):\n" + "\n".join(
-                          f"  {d['needed']} px needed, {d['given']} px given, in #{d['where']}: {d['tex']}" for d in wide))
+def test_every_display_fits_the_column(measured, name):
+    problems = [f"  at {w} px: {d['needed']} px needed, {d['given']} px given, in #{d['where']}"
+                for w in WIDTHS for d in measured(name)[w]]
+    assert not problems, (f"{name}: displayed formula(s) wider than the column (split them with aligned):\n"
+                          + "\n".join(problems))
 
 
 @pytest.mark.parametrize("name", CHAPTERS)
-def test_every_code_line_fits_at_1300px(browser, html_dir, name):  # noqa: F811
-    ctx, page = _open_at(browser, html_dir, name, 1300)
-    try:
-        wide = page.evaluate(WIDE_CODE)
-    finally:
-        ctx.close()
+def test_every_code_line_fits_at_1300px(measured, name):
+    wide = measured(name)["code"]
     assert not wide, (f"{name}: {len(wide)} code block(s) scroll sideways at 1300 px:\n" + "\n".join(
         f"  {d['needed']} px needed, {d['given']} px given, in #{d['where']}: {d['line']}" for d in wide))
