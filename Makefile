@@ -36,14 +36,14 @@ unit: $(STAMP)
 # error or a control that changes nothing; tests/book/test_live_explorers.py then checks the records.
 notebooks: $(STAMP)
 	$(BIN)/python tools/test_book.py prepare $(TESTSRC)
-	DIT_BOOK_BUILD=1 DIT_LIVE_CHECK=$(CURDIR)/$(TESTSRC)/.live OMP_NUM_THREADS=1 $(BIN)/pytest --nbmake --overwrite --nbmake-timeout=400 -n $(JOBS) -q \
+	DIT_BOOK_BUILD=1 DIT_LIVE_CHECK=$(abspath $(TESTSRC))/.live OMP_NUM_THREADS=1 $(BIN)/pytest --nbmake --overwrite --nbmake-timeout=400 -n $(JOBS) -q \
 	    -p no:cacheprovider --durations=0 $$($(BIN)/python tools/test_book.py chapters $(TESTSRC))
 
 test-build: $(STAMP)
 	$(BIN)/jupyter-book build $(TESTSRC) -W --keep-going --all
 
 browser-tests: $(STAMP)
-	DIT_BUILT_BOOK=$(CURDIR)/$(TESTSRC) $(BIN)/pytest tests/book -q
+	DIT_BUILT_BOOK=$(abspath $(TESTSRC)) $(BIN)/pytest tests/book -q
 
 ## make lab: JupyterLab (with jupyterlab-myst) on a working copy _lab/ of the chapters; book/ stays clean
 lab: $(STAMP)
