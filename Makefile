@@ -43,7 +43,7 @@ test-build: $(STAMP)
 	$(BIN)/jupyter-book build $(TESTSRC) -W --keep-going --all
 
 browser-tests: $(STAMP)
-	DIT_BUILT_BOOK=$(abspath $(TESTSRC)) $(BIN)/pytest tests/book -q
+	DIT_BUILT_BOOK=$(abspath $(TESTSRC)) $(BIN)/pytest tests/book -q -rs
 
 ## make lab: JupyterLab (with jupyterlab-myst) on a working copy _lab/ of the chapters; book/ stays clean
 lab: $(STAMP)
