@@ -5,14 +5,14 @@ from dit_lib.bench import attention as bench
 
 
 def test_tiny_run_writes_records(tmp_path, capsys):
-    tiny = {"Ls": [256], "d": 3, "Bs": [0.5, 1.0, 4.0]}
-    old = bench.QUICK
-    bench.QUICK = tiny
+    tiny = {"Ls": [256], "d": 3, "Bs": [0.5, 1.0, 4.0], "scale_Ls": [512]}
+    old, old_max = bench.QUICK, bench.MAX_SDPA_SECONDS
+    bench.QUICK, bench.MAX_SDPA_SECONDS = tiny, 0.0        # force the extrapolated SDPA row
     try:
         path = tmp_path / "out" / "attention.json"
         assert bench.main(["--quick", "--json", str(path), "--device", "cpu"]) == 0
     finally:
-        bench.QUICK = old
+        bench.QUICK, bench.MAX_SDPA_SECONDS = old, old_max
     out = capsys.readouterr().out
     assert "method" in out and "crossover" in out
     data = json.loads(path.read_text())
@@ -28,6 +28,17 @@ def test_tiny_run_writes_records(tmp_path, capsys):
     assert all(r["max_abs_error"] <= r["error_bound"] for r in poly if r["degree_rule"] == "guaranteed")
     assert all(r["rank"] == __import__("math").comb(3 + r["degree"], r["degree"]) for r in poly)
     assert len(data["crossover"]) == 1 and data["crossover"][0]["L"] == 256
+    # guaranteed rows are certified within delta; the oracle row is labelled; the scale part extrapolates SDPA
+    for r in poly:
+        if r["degree_rule"] in ("guaranteed", "a_priori_cs"):
+            assert r["error_bound"] <= data["meta"]["delta"]
+    assert all(r.get("oracle") for r in poly if r["degree_rule"] == "oracle")
+    scale = [r for r in recs if r.get("part") == "scale"]
+    sd = [r for r in scale if r["method"] == "sdpa"]
+    assert [r["L"] for r in sd] == [512] and sd[0]["extrapolated"] is True
+    fit = data["records"][0]["seconds"] / 256**2
+    assert abs(sd[0]["seconds"] - fit * 512**2) <= 1e-9 * sd[0]["seconds"]
+    assert "cpu_model" in data["meta"] and "created" in data["meta"]
 
 
 def test_usage_via_dispatcher():

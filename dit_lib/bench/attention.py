@@ -4,11 +4,19 @@
 
 For each ``(L, d, B)`` every method runs on the *same* instance (:func:`dit_lib.instances.uniform_instance`:
 ``Q, K`` uniform in ``[-B, B]``, ``V`` in ``[-1, 1]``), in float32 for the timings; errors are the max
-absolute error on 1024 random query rows against float64 exact attention. Two rules fix the polynomial
-degree: ``guaranteed``, the smallest degree whose worst-case output error ``2 eps / (1 - eps)`` is ``<= delta``
-(default ``1e-3``) on ``[-B^2, B^2]`` (:func:`dit_lib.complexity.degree_needed`), and, in the main table,
-``measured``, the smallest degree whose measured error on the sampled rows is ``<= delta`` (random values
-average the polynomial's errors, so it is much lower). Performer gets the same number of features ``r``.
+absolute error on 1024 random query rows against float64 exact attention. Degree rules for the polynomial method:
+
+* ``guaranteed``: the smallest degree whose *certified* output error in float32 — the polynomial's
+  ``2 eps / (1 - eps)`` on ``[-B^2, B^2]`` plus the rounding term of float32 — is ``<= delta`` (default ``1e-3``)
+  (:func:`dit_lib.complexity.degree_needed` with ``dtype=float32``; where float32 cannot certify ``delta``, the float64
+  rule, and :func:`~dit_lib.attention.fast_attention` computes in float64). Every poly run passes ``tol=delta``, so a
+  returned output is certified to be within ``delta`` (``error_bound`` is recorded);
+* ``a_priori_cs``: the same rule on the Cauchy–Schwarz bound ``b = max||q|| max||k|| / d`` of the actual logits
+  (computed in ``O(Ld)`` before anything else, never larger than ``B^2``): legitimate, and often a lower degree;
+* ``oracle`` (main table only): the smallest degree whose *measured* error on the sampled rows is ``<= delta``. It is
+  chosen after measuring the error against exact attention, so it is not a rule one could use (``"oracle": true``).
+
+Performer gets the same number of features ``r``.
 
 Parts:
 
@@ -16,7 +24,10 @@ Parts:
    ``U2^T [V, 1]`` and ``U1 (.)`` on prebuilt features and the ratio ``poly / products``);
 2. a sweep over ``B`` per ``L`` that locates the crossover ``B`` where the polynomial method stops beating
    SDPA (SDPA's time does not depend on the entries, so it is measured once per ``L``; the sweep stops at
-   the first ``B`` where ``poly`` is slower, or where its features would not fit in memory).
+   the first ``B`` where ``poly`` is slower, or where its features would not fit in memory);
+3. scale (``part = "scale"``): the polynomial method at the guaranteed degree at longer ``L`` (``B = 1``); SDPA is
+   measured where the fitted ``L^2`` law of part 1 predicts one call to take ``<= 60`` s, and otherwise recorded
+   from that law with ``"extrapolated": true``.
 
 ``--json PATH`` writes ``{"benchmark", "meta", "records", "crossover"}``: one record per measurement with
 ``L, d, B, method, degree, rank, seconds, max_abs_error`` (and extra fields).
@@ -24,11 +35,13 @@ Parts:
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import math
 import os
 import platform
 import time
+import warnings
 from typing import Any, Callable
 
 import torch
@@ -37,8 +50,11 @@ from .. import attention as att
 from ..complexity import degree_needed, fast_cost
 from ..instances import uniform_instance
 
-FULL = {"Ls": [2**12, 2**14, 2**16], "d": 8, "Bs": [0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0, 2.5, 3.0]}
-QUICK = {"Ls": [2**9, 2**11], "d": 4, "Bs": [0.5, 1.0, 2.0, 3.0]}
+FULL = {"Ls": [2**12, 2**14, 2**16], "d": 8, "Bs": [0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0, 2.5, 3.0],
+        "scale_Ls": [2**18, 2**20]}
+QUICK = {"Ls": [2**9, 2**11], "d": 4, "Bs": [0.5, 1.0, 2.0, 3.0], "scale_Ls": [2**13]}
+#: SDPA is timed at a scale length only where its fitted L^2 law predicts one call to take at most this long.
+MAX_SDPA_SECONDS = 60.0
 #: Skip polynomial runs predicted (cost model, ~1 GFLOP/s) to take longer than this many seconds.
 MAX_POLY_SECONDS = 600.0
 
@@ -78,19 +94,38 @@ def _matmul_seconds(Q: torch.Tensor, K: torch.Tensor, V: torch.Tensor, degree: i
     return t1 + t2
 
 
+def guaranteed_degree(B: float, delta: float) -> tuple[int | None, str]:
+    """The certified degree rule of the benchmark and the precision it certifies in (float32, else float64)."""
+    g = degree_needed(B, delta, dtype=torch.float32)
+    if g is not None:
+        return g, "float32"
+    return degree_needed(B, delta, dtype=torch.float64), "float64"
+
+
+def _poly_record(base: dict, Q, K, V, g: int, rule: str, ref, rows, **kw) -> tuple[dict, Any]:
+    """Time ``fast_attention`` (keyword arguments ``kw``) and record its error and certified bound."""
+    t, (out, info) = _timeit(lambda: att.fast_attention(Q, K, V, g, return_info=True, **kw))
+    rec = {**base, "method": "poly", "degree": g, "rank": att.feature_rank(Q.shape[-1], g), "seconds": t,
+           "max_abs_error": _error(out, ref, rows), "degree_rule": rule, "error_bound": info["error_bound"],
+           "approx_bound": info["approx_bound"], "rounding_bound": info["rounding_bound"],
+           "compute_dtype": info["compute_dtype"], "logit_bound": info["logit_bound"], "tol": kw.get("tol")}
+    return rec, out
+
+
 def _measure(L: int, d: int, B: float, methods: tuple[str, ...], *, seed: int, device: str, delta: float,
              n_rows: int, sdpa_seconds: float | None = None, main: bool = False) -> list[dict]:
     """All requested methods on one instance; returns one record per method and degree rule.
 
-    ``poly`` runs at the *guaranteed* degree (:func:`dit_lib.complexity.degree_needed`); with ``main=True``
-    also at the *measured* degree (the smallest whose measured error on the sampled rows is ``<= delta``),
-    each followed by Performer at the same feature count, and the time of the two dense products is taken.
+    ``poly`` runs at the *guaranteed* degree (:func:`guaranteed_degree`) and, when it is lower, at the degree of the
+    same rule on the Cauchy–Schwarz bound of the actual logits (``a_priori_cs``); with ``main=True`` also at the
+    *oracle* degree (the smallest whose measured error on the sampled rows is ``<= delta``), each followed by
+    Performer at the same feature count, and the time of the two dense products is taken.
     """
-    g_safe = degree_needed(B, delta)
+    g_safe, _ = guaranteed_degree(B, delta)
     inst = uniform_instance(L, d, B, seed=seed, device=device)
     Q, K, V = inst.Q.unsqueeze(0), inst.K.unsqueeze(0), inst.V.unsqueeze(0)
     rows = torch.randperm(L, generator=torch.Generator().manual_seed(seed))[:n_rows].sort().values.to(device)
-    ref = att.reference_attention(Q, K, V, rows=rows)
+    ref = att.reference_attention(Q, K, V, rows=rows, chunk=max(1, 2**24 // L))
     base = {"L": L, "d": d, "B": B, "dtype": "float32", "device": device}
     recs = []
     with torch.inference_mode():
@@ -100,22 +135,30 @@ def _measure(L: int, d: int, B: float, methods: tuple[str, ...], *, seed: int, d
             recs.append({**base, "method": "sdpa", "degree": None, "rank": None, "seconds": t,
                          "max_abs_error": _error(out, ref, rows)})
             del out
-        rules = [("guaranteed", g_safe)]
+        b = att.logit_bound(Q, K, tight=True)
+        g_cs, _ = guaranteed_degree(math.sqrt(b), delta)      # the rule on [-b, b]: radius B^2 = b
+        rules = [("guaranteed", g_safe, {"tol": delta})]
+        if g_cs is not None and g_cs < g_safe:
+            rules.append(("a_priori_cs", g_cs, {"tol": delta, "radius": b * (1 + 1e-9)}))
         if main:
-            g_meas = next(g for g in range(1, g_safe + 1)
-                          if _error(att.fast_attention(Q[..., rows, :], K, V, g, on_cancel="warn"), ref,
-                                    torch.arange(len(rows), device=device)) <= delta or g == g_safe)
-            rules.append(("measured", g_meas))
-        for rule, g in rules:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", att.CancellationWarning)
+                g_meas = next(g for g in range(1, g_safe + 1)
+                              if _error(att.fast_attention(Q[..., rows, :], K, V, g, on_cancel="warn",
+                                                           max_rel_error=1.0), ref,
+                                        torch.arange(len(rows), device=device)) <= delta or g == g_safe)
+            rules.append(("oracle", g_meas, {"on_cancel": "warn", "max_rel_error": 1.0}))
+        for rule, g, kw in rules:
             r = att.feature_rank(d, g)
-            t, (out, info) = _timeit(lambda: att.fast_attention(Q, K, V, g, return_info=True))
-            rec = {**base, "method": "poly", "degree": g, "rank": r, "seconds": t,
-                   "max_abs_error": _error(out, ref, rows), "degree_rule": rule,
-                   "error_bound": info["error_bound"], "delta": delta}
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", att.CancellationWarning)
+                rec, out = _poly_record(base, Q, K, V, g, rule, ref, rows, **kw)
             del out
+            if rule == "oracle":
+                rec.update(oracle=True, delta=delta)
             if main:
                 tm = _matmul_seconds(Q, K, V, g)
-                rec.update(matmul_seconds=tm, ratio_to_matmuls=t / tm)
+                rec.update(matmul_seconds=tm, ratio_to_matmuls=rec["seconds"] / tm)
             recs.append(rec)
             if "performer" in methods:
                 t, out = _timeit(lambda: att.performer_attention(Q, K, V, r, seed=seed))
@@ -126,6 +169,41 @@ def _measure(L: int, d: int, B: float, methods: tuple[str, ...], *, seed: int, d
         for rec in recs:
             if rec["method"] != "sdpa":
                 rec["speedup_vs_sdpa"] = sdpa_seconds / rec["seconds"]
+    return recs
+
+
+def _scale_part(config: dict, sdpa: dict[int, float], *, seed: int, device: str, delta: float, n_rows: int,
+                log: Callable[[str], None]) -> list[dict]:
+    """Part 3: guaranteed-degree poly at the scale lengths; SDPA measured or extrapolated from its L^2 law."""
+    d = config["d"]
+    Ls = sorted(sdpa)
+    c = sum(sdpa[L] / L**2 for L in Ls[-2:]) / len(Ls[-2:])      # seconds = c L^2, from the longest lengths
+    g, _ = guaranteed_degree(1.0, delta)
+    recs = []
+    for L in config.get("scale_Ls", []):
+        inst = uniform_instance(L, d, 1.0, seed=seed, device=device)
+        Q, K, V = inst.Q.unsqueeze(0), inst.K.unsqueeze(0), inst.V.unsqueeze(0)
+        rows = torch.randperm(L, generator=torch.Generator().manual_seed(seed))[:n_rows].sort().values.to(device)
+        ref = att.reference_attention(Q, K, V, rows=rows, chunk=max(1, 2**24 // L))
+        base = {"L": L, "d": d, "B": 1.0, "dtype": "float32", "device": device, "part": "scale"}
+        predicted = c * L**2
+        with torch.inference_mode():
+            if predicted <= MAX_SDPA_SECONDS:
+                t, out = _timeit(lambda: att.sdpa_attention(Q, K, V), budget=2 * MAX_SDPA_SECONDS, max_runs=2)
+                sd = {**base, "method": "sdpa", "degree": None, "rank": None, "seconds": t,
+                      "max_abs_error": _error(out, ref, rows), "extrapolated": False}
+                del out
+            else:
+                sd = {**base, "method": "sdpa", "degree": None, "rank": None, "seconds": predicted,
+                      "max_abs_error": None, "extrapolated": True,
+                      "note": f"c L^2 with c = {c:.3e} s fitted on L = {Ls[-2:]}"}
+            rec, out = _poly_record(base, Q, K, V, g, "guaranteed", ref, rows, tol=delta)
+            del out
+        rec["speedup_vs_sdpa"] = sd["seconds"] / rec["seconds"]
+        rec["sdpa_extrapolated"] = sd["extrapolated"]
+        for r in (sd, rec):
+            log(_row(r))
+        recs += [sd, rec]
     return recs
 
 
@@ -155,7 +233,7 @@ def run(config: dict, *, seed: int = 0, device: str = "cpu", delta: float = 1e-3
         entry = {"L": L, "d": d, "sdpa_seconds": sdpa[L], "B_last_win": None, "B_first_loss": None,
                  "reason": "wins on the whole sweep"}
         for B in config["Bs"]:
-            g = degree_needed(B, delta)
+            g, _ = guaranteed_degree(B, delta)
             if g is None or fast_cost(L, d, g) / 1e9 > MAX_POLY_SECONDS:
                 log(f"L={L} B={B}: polynomial method infeasible (degree {g}); sweep stops")
                 entry.update(B_first_loss=B, reason="infeasible (cost model)")
@@ -176,12 +254,27 @@ def run(config: dict, *, seed: int = 0, device: str = "cpu", delta: float = 1e-3
             last = B
         entry["B_last_win"] = last
         crossover.append(entry)
-    meta = {"torch": torch.__version__, "threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
+    records += _scale_part(config, sdpa, log=log, **kw)
+    meta = {"created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "cpu_model": _cpu_model(), "torch": torch.__version__, "threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
             "machine": platform.machine(), "python": platform.python_version(), "seed": seed, "delta": delta,
             "n_error_rows": n_rows, "config": config, "loadavg_start": load_start, "loadavg_end": os.getloadavg(),
             "note": ("part 'main': all methods on the same instance at B=1; part 'sweep': SDPA time (independent "
-                     "of the entries) taken from part 'main' for the same L")}
+                     "of the entries) taken from part 'main' for the same L; part 'scale': guaranteed-degree poly at "
+                     "longer L, SDPA measured or extrapolated from c L^2 ('extrapolated': true); degree rule "
+                     "'oracle' was chosen after measuring the error (not a rule)")}
     return {"benchmark": "attention", "meta": meta, "records": records, "crossover": crossover}
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
 
 
 HEADER = (f"{'L':>7} {'d':>3} {'B':>5} {'method':>9} {'g':>3} {'rank':>7} {'seconds':>9} {'max_err':>9} "
@@ -193,9 +286,10 @@ def _row(rec: dict) -> str:
     r = "-" if rec["rank"] is None else rec["rank"]
     sp = f"{rec['speedup_vs_sdpa']:8.1f}" if "speedup_vs_sdpa" in rec else f"{'-':>8}"
     mm = f"{rec['ratio_to_matmuls']:8.2f}" if "ratio_to_matmuls" in rec else f"{'-':>8}"
-    rule = rec.get("degree_rule", "")
+    rule = rec.get("degree_rule", "") + (" (extrapolated)" if rec.get("extrapolated") else "")
+    err = "-" if rec.get("max_abs_error") is None else f"{rec['max_abs_error']:9.2e}"
     return (f"{rec['L']:7d} {rec['d']:3d} {rec['B']:5.2f} {rec['method']:>9} {g:>3} {r:>7} "
-            f"{rec['seconds']:9.4f} {rec['max_abs_error']:9.2e} {sp} {mm}  {rule}")
+            f"{rec['seconds']:9.4f} {err:>9} {sp} {mm}  {rule}")
 
 
 def main(argv: list[str] | None = None) -> int:
