@@ -35,7 +35,8 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from . import attention as _att
-from ._checks import check_choice, check_float, check_int, check_attention_inputs, check_scale
+from ._checks import check_attention_inputs, check_bool, check_callable, check_choice, check_device, check_float, \
+    check_int, check_memory, check_scale, check_seed, check_tensor, is_trusted, trusted
 from .polynomial import (MAX_DEGREE, SUM_GROUP, degree_for_error, exp_poly_coefficients, exp_poly_error,
                          rounding_rel_error)
 
@@ -59,6 +60,20 @@ __all__ = [
 @functools.lru_cache(maxsize=256)
 def _coefficients(m: int, degree: int, radius: float, kind: str) -> np.ndarray:
     return _att.feature_coefficients(m, degree, exp_poly_coefficients(radius, degree, kind))
+
+
+def _check_poly_args(Q: Any, K: Any, V: Any, degree: Any, radius: Any, kind: Any) -> tuple[int, float]:
+    """Inputs of :func:`poly_features`/:func:`factorised_attention`, with the features' memory guard."""
+    check_attention_inputs(Q, K, V)
+    degree = check_int("degree", degree, low=0, high=MAX_DEGREE)
+    radius = check_float("radius", radius, low=0.0, low_open=True)
+    check_choice("kind", kind, ("chebyshev", "taylor"))
+    m = Q.shape[-1]
+    r = _att.feature_rank(m, degree)
+    rows = (Q.numel() + K.numel()) // m
+    check_memory("degree", 3 * rows * r, Q.element_size(),
+                 what=f"features of rank r = binom({m}+{degree}, {degree}) = {r} for {rows} rows")
+    return degree, radius
 
 
 def poly_features(Q: torch.Tensor, K: torch.Tensor, degree: int, radius: float, *, scale: float | None = None,
@@ -85,10 +100,8 @@ def poly_features(Q: torch.Tensor, K: torch.Tensor, degree: int, radius: float, 
     -------
     (U1, U2) : shapes ``(..., L_q, r)``, ``(..., L_k, r)``, ``r = binom(m+g, g)``.
     """
-    check_attention_inputs(Q.detach(), K.detach())      # detached: the checks read values, not gradients
-    degree = check_int("degree", degree, low=0, high=MAX_DEGREE)
-    radius = check_float("radius", radius, low=0.0, low_open=True)
-    check_choice("kind", kind, ("chebyshev", "taylor"))
+    if not is_trusted():  # PolynomialAttention's forward pass has checked its inputs once
+        degree, radius = _check_poly_args(Q, K, None, degree, radius, kind)
     m = Q.shape[-1]
     s = check_scale(scale, m)
     c = _coefficients(m, degree, float(radius), kind)
@@ -112,8 +125,10 @@ def factorised_attention(Q: torch.Tensor, K: torch.Tensor, V: torch.Tensor, degr
     (out, row_sums) : the attention output ``(..., L_q, m_v)`` and the approximate row sums ``(..., L_q, 1)``
         (their minimum is what the cancellation guard watches).
     """
-    check_attention_inputs(Q.detach(), K.detach(), V.detach())
-    U1, U2 = poly_features(Q, K, degree, radius, scale=scale, kind=kind)
+    if not is_trusted():
+        degree, radius = _check_poly_args(Q, K, check_tensor("V", V, min_ndim=2), degree, radius, kind)
+    with trusted():
+        U1, U2 = poly_features(Q, K, degree, radius, scale=scale, kind=kind)
     V1 = torch.cat([V, torch.ones_like(V[..., :1])], dim=-1)
     out = U1 @ (U2.transpose(-1, -2) @ V1)          # r x (m_v + 1) in the middle: never L x L
     den = out[..., -1:]
@@ -126,7 +141,9 @@ def bound_entries(X: torch.Tensor, bound: float) -> torch.Tensor:
     Applied to the token projections (keys and queries) it enforces the entry bound of Props 4.1–4.2 and
     Theorem 4.1 *by construction*, whatever the weights become during training.
     """
-    bound = check_float("bound", bound, low=0.0, low_open=True)
+    if not is_trusted():  # inside a validated forward pass the projections are trusted
+        check_tensor("X", X)
+        bound = check_float("bound", bound, low=0.0, low_open=True)
     return bound * torch.tanh(X / bound)
 
 
@@ -185,6 +202,9 @@ class BoundedExactAttention(nn.Module):
         self.scale = None if scale is None else check_float("scale", scale, low=0.0, low_open=True)
 
     def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """Exact attention of ``(..., L, m)`` queries, keys and values after clipping ``q`` and ``k``."""
+        if not is_trusted():
+            check_attention_inputs(q, k, check_tensor("v", v, min_ndim=2), names=("q", "k", "v"))
         if self.bound is not None:
             q, k = bound_entries(q, self.bound), bound_entries(k, self.bound)
         s = self.scale if self.scale is not None else 1.0 / q.shape[-1]
@@ -254,6 +274,9 @@ class PolynomialAttention(nn.Module):
         self.calls, self.fired, self.degrees, self.radii = 0, 0, [], []
 
     def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """Polynomial-method attention of ``(..., L, m)`` queries, keys and values, exact where the guard fires."""
+        if not is_trusted():
+            check_attention_inputs(q, k, check_tensor("v", v, min_ndim=2), names=("q", "k", "v"))
         if self.bound is not None:
             q, k = bound_entries(q, self.bound), bound_entries(k, self.bound)
         m = q.shape[-1]
@@ -302,6 +325,9 @@ def entry_bound(model: nn.Module, x: torch.Tensor, t: Any, *, bound: float | Non
     Uses :meth:`dit_lib.network.LatentDiT.keys_queries`, i.e. the raw token projections; pass the enforced
     ``bound`` to measure them after :func:`bound_entries`.
     """
+    _check_model(model)
+    if bound is not None:
+        bound = check_float("bound", bound, low=0.0, low_open=True)
     with torch.no_grad():
         pairs = model.keys_queries(x, t)
         worst = 0.0
@@ -310,6 +336,13 @@ def entry_bound(model: nn.Module, x: torch.Tensor, t: Any, *, bound: float | Non
                 q, k = bound_entries(q, bound), bound_entries(k, bound)
             worst = max(worst, float(q.abs().max()), float(k.abs().max()))
     return worst
+
+
+def _check_model(model: Any) -> None:
+    from .network import LatentDiT
+
+    if not isinstance(model, LatentDiT):
+        raise TypeError(f"model must be a dit_lib LatentDiT, got {type(model).__name__}")
 
 
 class _Compare(nn.Module):
@@ -334,8 +367,11 @@ def attention_gap(model: nn.Module, x: torch.Tensor, t: Any, attention: nn.Modul
     entry bound that ``attention`` enforces (the float64 reference clips keys and queries the same way). The model's
     own attention modules are restored afterwards.
     """
+    _check_model(model)
     if not isinstance(attention, nn.Module):
         raise TypeError(f"attention must be a torch.nn.Module, got {type(attention).__name__}")
+    if bound is not None:
+        bound = check_float("bound", bound, low=0.0, low_open=True)
     saved = [block.attn.attention for block in model.blocks]
     cmp = _Compare(attention, bound)
     try:
@@ -346,6 +382,10 @@ def attention_gap(model: nn.Module, x: torch.Tensor, t: Any, attention: nn.Modul
         for block, att in zip(model.blocks, saved):
             block.attn.attention = att
     return cmp.worst
+
+
+#: Most timing repeats accepted (a median over more is no better, only slower).
+MAX_REPEATS = 10_000
 
 
 def _median_time(fn, repeats: int, warmup: int = 1) -> float:
@@ -369,12 +409,22 @@ def time_training_step(model: nn.Module, x0: torch.Tensor, *, repeats: int = 3, 
     """
     from .scores import dsm_loss
 
-    repeats = check_int("repeats", repeats)
-    g = torch.Generator(device=x0.device).manual_seed(check_int("seed", seed, low=0))
+    _check_model(model)
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not params:
+        raise ValueError("model must have trainable parameters to time a training step")
+    check_tensor("x0", x0, ndim=2)
+    if x0.shape[1] != model.D or x0.dtype != params[0].dtype or x0.device != params[0].device:
+        raise ValueError(f"x0 must have shape (n, D) = (n, {model.D}) and the model's dtype and device "
+                         f"({params[0].dtype} on {params[0].device}), got {tuple(x0.shape)} {x0.dtype} on {x0.device}")
+    repeats = check_int("repeats", repeats, high=MAX_REPEATS)
+    T = check_float("T", T, low=0.0, low_open=True)
+    T0 = check_float("T0", T0, low=0.0, high=T, low_open=True, high_open=True)
+    g = torch.Generator(device=x0.device).manual_seed(check_seed(seed))
     n = x0.shape[0]
     t = torch.exp(math.log(T0) + (math.log(T) - math.log(T0)) * torch.rand(n, generator=g, device=x0.device))
     z = torch.randn(x0.shape, generator=g, device=x0.device)
-    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-4, foreach=True)
+    opt = torch.optim.Adam(params, lr=1e-4, foreach=True)
     state = {k: v.detach().clone() for k, v in model.state_dict().items()}
 
     def step() -> None:
@@ -383,8 +433,16 @@ def time_training_step(model: nn.Module, x0: torch.Tensor, *, repeats: int = 3, 
         loss.backward()
         opt.step()
 
-    with parametrize.cached():
-        out = _median_time(step, repeats)
+    if model.encoder.parametrizations.weight.original.requires_grad:
+        # A trainable basis: the cached W_B's graph serves one backward only, so cache it per step (as training does).
+        def cached_step() -> None:
+            with parametrize.cached():
+                step()
+
+        out = _median_time(cached_step, repeats)
+    else:
+        with parametrize.cached():
+            out = _median_time(step, repeats)
     model.load_state_dict(state)      # timing must not change the model
     return out
 
@@ -396,9 +454,15 @@ def time_attention(attention: nn.Module, *, n: int, heads: int, L: int, m: int, 
     Entries uniform in ``[-bound, bound]``, float32, from ``seed``: the attention-heavy part of a training step in
     isolation.
     """
+    check_callable("attention", attention)
     for name, val in (("n", n), ("heads", heads), ("L", L), ("m", m)):
         check_int(name, val)
-    g = torch.Generator().manual_seed(check_int("seed", seed, low=0))
+    check_memory("n, heads, L, m", 6 * n * heads * L * m, 4, what="queries, keys, values and their gradients")
+    backward = check_bool("backward", backward)
+    bound = check_float("bound", bound, low=0.0, low_open=True)
+    repeats = check_int("repeats", repeats, high=MAX_REPEATS)
+    device = check_device(device)
+    g = torch.Generator().manual_seed(check_seed(seed))
     q, k, v = ((2 * torch.rand(n, heads, L, m, generator=g) - 1) * bound for _ in range(3))
     q, k, v = (z.to(device).requires_grad_(backward) for z in (q, k, v))
 
@@ -407,4 +471,4 @@ def time_attention(attention: nn.Module, *, n: int, heads: int, L: int, m: int, 
         if backward:
             out.sum().backward()
 
-    return _median_time(call, check_int("repeats", repeats))
+    return _median_time(call, repeats)

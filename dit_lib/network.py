@@ -81,7 +81,7 @@ class ExactAttention(nn.Module):
 
     def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         if not is_trusted():
-            check_attention_inputs(q, k, v, names=("q", "k", "v"))
+            check_attention_inputs(q, k, check_tensor("v", v, min_ndim=2), names=("q", "k", "v"))
         scale = self.scale if self.scale is not None else 1.0 / q.shape[-1]
         return F.scaled_dot_product_attention(q, k, v, scale=scale)
 
