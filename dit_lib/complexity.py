@@ -24,7 +24,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from ._checks import check_choice, check_float, check_int
+from ._checks import check_array, check_choice, check_float, check_int, check_work
 from .polynomial import (KINDS, MAX_DEGREE, attention_error_bound, exp_poly_error, rounding_rel_error,
                          unit_roundoff)
 
@@ -44,7 +44,7 @@ __all__ = [
 def rank(d: int, degree: int) -> int:
     """Exact rank of the multinomial feature map, ``binom(d+g, g)``. Chapter 4."""
     d = check_int("d", d)
-    degree = check_int("degree", degree, low=0)
+    degree = check_int("degree", degree, low=0, high=MAX_DEGREE)  # also keeps the exact binomial cheap
     return math.comb(d + degree, degree)
 
 
@@ -126,8 +126,13 @@ def crossover_B(L: int, d: int | Callable[[int], int], delta: float | Callable[[
     """
     L = check_int("L", L, low=2)
     dd = check_int("d", _resolve(d, L))
-    de = _resolve(delta, L)
+    de = check_float("delta", _resolve(delta, L), low=0.0, high=1.0, low_open=True, high_open=True)
+    check_choice("kind", kind, KINDS)
     B_max = check_float("B_max", B_max, low=0.0, low_open=True)
+    tol = check_float("tol", tol, low=0.0, low_open=True)
+    if tol < 1e-12 * B_max:  # below this, float64 bisection on [1e-3, B_max] can stall before hi - lo <= tol
+        raise ValueError(f"tol must be >= 1e-12 * B_max = {1e-12 * B_max:.3g} for the bisection to end "
+                         f"(about {math.log2(B_max / tol):.0f} halvings asked; at most 40 are useful), got {tol:g}")
 
     def wins(B: float) -> bool:
         return cost_ratio(L, dd, B, de, kind) < 1.0
@@ -146,11 +151,19 @@ def crossover_B(L: int, d: int | Callable[[int], int], delta: float | Callable[[
 def phase_diagram(Ls: Sequence[int], Bs: Sequence[float], d: int | Callable[[int], int],
                   delta: float | Callable[[int], float] = 1e-3, kind: str = "chebyshev") -> np.ndarray:
     """``log10(fast_cost / exact_cost)`` on the grid ``Bs x Ls`` (rows: ``B``; ``inf`` where no degree suffices). Chapter 4."""
-    Ls = [check_int("L", L, low=2) for L in Ls]
+    for name, seq in (("Ls", Ls), ("Bs", Bs)):
+        if isinstance(seq, (str, bytes)) or not hasattr(seq, "__len__"):
+            raise TypeError(f"{name} must be a sequence of numbers, got {type(seq).__name__}")
+        if len(seq) == 0:
+            raise ValueError(f"{name} must hold at least one value")
+    check_work("Ls, Bs", len(Ls) * len(Bs), limit=10**6, what=f"a {len(Bs)} x {len(Ls)} grid of cost ratios")
+    Ls = [check_int(f"Ls[{j}]", L, low=2) for j, L in enumerate(Ls)]
+    Bs = [check_float(f"Bs[{i}]", B, low=0.0, low_open=True) for i, B in enumerate(Bs)]
+    check_choice("kind", kind, KINDS)
     out = np.empty((len(Bs), len(Ls)))
     for j, L in enumerate(Ls):
         dd = check_int("d", _resolve(d, L))
-        de = _resolve(delta, L)
+        de = check_float("delta", _resolve(delta, L), low=0.0, high=1.0, low_open=True, high_open=True)
         for i, B in enumerate(Bs):
             out[i, j] = math.log10(cost_ratio(L, dd, B, de, kind))
     return out
@@ -158,8 +171,13 @@ def phase_diagram(Ls: Sequence[int], Bs: Sequence[float], d: int | Callable[[int
 
 def fit_sqrt_log(Ls: Sequence[int], Bstar: Sequence[float]) -> float:
     """Least-squares constant ``c`` in ``B* = c sqrt(log L)`` (natural log). Chapter 4."""
-    x = np.sqrt(np.log(np.asarray(Ls, dtype=np.float64)))
-    y = np.asarray(Bstar, dtype=np.float64)
+    L = check_array("Ls", Ls, ndim=1)
+    y = check_array("Bstar", Bstar, ndim=1)
+    if np.any(L < 2):
+        raise ValueError(f"Ls must be sequence lengths >= 2 (so that log L > 0), got minimum {L.min():g}")
+    if np.any(y < 0):
+        raise ValueError(f"Bstar must be >= 0 (crossover entry bounds), got minimum {y.min():g}")
+    x = np.sqrt(np.log(L))
     if x.shape != y.shape or x.size == 0:
         raise ValueError(f"Ls and Bstar must be non-empty and of equal length, got {x.shape} and {y.shape}")
     return float(x @ y / (x @ x))
