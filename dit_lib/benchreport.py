@@ -29,7 +29,7 @@ from .figures import PALETTE
 
 __all__ = ["BENCHMARKS", "BenchResult", "results_dir", "result_path", "regenerate_command", "load_result",
            "missing_message", "variant_label", "loglog_slope", "overview_figure", "method_figure",
-           "explorer_spec", "records_markdown", "crossover_markdown", "machine_summary"]
+           "explorer_spec", "records_markdown", "crossover_markdown", "headline_markdown", "machine_summary"]
 
 #: The benchmarks this page knows, with their exact baseline method and the chapter that explains them.
 BENCHMARKS = {
@@ -39,6 +39,9 @@ BENCHMARKS = {
 _ERROR_FIELDS = {"max_abs_error": "max abs error vs float64 exact",
                  "rel_error": "relative max error vs float64 exact"}
 _SPEEDUP_FIELDS = ("speedup_vs_sdpa", "speedup")
+#: How the attention benchmark's degree rules are labelled: an "oracle" degree was picked after measuring the error.
+RULE_LABELS = {"guaranteed": "guaranteed degree", "a_priori_cs": "a-priori Cauchy–Schwarz degree",
+               "oracle": "oracle degree, picked after measuring", "measured": "oracle degree, picked after measuring"}
 _REQUIRED = ("L", "B", "method", "seconds")
 #: Environment variable that overrides where results files are looked for.
 ENV_DIR = "DIT_BENCH_RESULTS"
@@ -201,12 +204,13 @@ def variant_label(record: dict) -> str:
     if not isinstance(record, dict) or "method" not in record:
         raise TypeError(f"record must be a benchmark record (a dict with a 'method'), got {record!r:.80}")
     method = record["method"]
-    rule = f" [{record['degree_rule']} degree]" if record.get("degree_rule") else ""
+    rule = record.get("degree_rule")
+    rule = f" [{RULE_LABELS.get(rule, rule + ' degree')}]" if rule else ""
     if record.get("degree") is not None:
         return f"{method}, g={record['degree']} (r={record['rank']}){rule}"
     if record.get("rank") is not None:
         return f"{method}, m={record['rank']} features{rule}"
-    return f"{method} (exact)"
+    return f"{method} (exact, extrapolated)" if record.get("extrapolated") else f"{method} (exact)"
 
 
 def _speedup(result: BenchResult, rec: dict) -> float | None:
@@ -240,6 +244,11 @@ def _curves(result: BenchResult, B: float | None, method: str | None) -> dict[st
         if not is_base and (float(rec["B"]) != B or (method is not None and rec["method"] != method)):
             continue
         out.setdefault(variant_label(rec), []).append(rec)
+    extra = [k for k, v in out.items() if v[0]["method"] == result.baseline and v[0].get("extrapolated")]
+    for k in extra:  # the extrapolated curve starts from the last measured point, so the dashes continue the line
+        measured = [r for lab, v in out.items() if lab not in extra and v[0]["method"] == result.baseline for r in v]
+        if measured:
+            out[k] = [max(measured, key=lambda r: r["L"])] + out[k]
     base = [k for k, v in out.items() if v[0]["method"] == result.baseline]
     ordered = {k: out[k] for k in base} | {k: v for k, v in out.items() if k not in base}
     return {k: sorted(v, key=lambda r: r["L"]) for k, v in ordered.items()}
@@ -253,8 +262,9 @@ def _panel_figure(result: BenchResult, curves: dict[str, list[dict]], title: str
         sec = [r["seconds"] for r in recs]
         slope = loglog_slope(L, sec) if len(L) > 1 else float("nan")
         name = label if math.isnan(slope) else f"{label}: slope {slope:.2f}"
-        style = dict(mode="lines+markers", legendgroup=label, line=dict(color=color),
-                     marker=dict(size=8, color=color))
+        dash = "dash" if any(r.get("extrapolated") for r in recs) else None   # drawn from a fitted law, not timed
+        style = dict(mode="lines+markers", legendgroup=label, line=dict(color=color, dash=dash),
+                     marker=dict(size=8, color=color, symbol="circle-open" if dash else "circle"))
         fig.add_trace(go.Scatter(x=L, y=[float(f"{s:.4g}") for s in sec], name=name, **style), 1, 1)
         err = [(r["L"], r.get(result.error_field)) for r in recs if r.get(result.error_field) is not None]
         if err:
@@ -352,10 +362,37 @@ def records_markdown(result: BenchResult) -> str:
     for r in result.records:
         speedup = "1 (baseline)" if r["method"] == result.baseline else _fmt(_speedup(result, r), ".1f")
         row = [str(r["L"]), f"{float(r['B']):g}", r["method"], _fmt(r.get("degree"), "d"), _fmt(r.get("rank"), "d"),
-               f"{r['seconds']:.4f}", _fmt(r.get(result.error_field), ".1e"), speedup]
+               f"{r['seconds']:.4f}" + (" (extrapolated)" if r.get("extrapolated") else ""),
+               _fmt(r.get(result.error_field), ".1e"), speedup]
         if extra:
             row.append(r.get("degree_rule") or "–")
         lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
+def headline_markdown(result: BenchResult, rule: str = "guaranteed") -> str | None:
+    """The attention benchmark's headline: the polynomial method at one degree rule (default the guaranteed degree) at
+    ``B = 1``, per ``L``: time, measured error, certified bound, SDPA time (measured or extrapolated), speed-up and the
+    ratio to its own two dense products. Benchmarks page and README. ``None`` when the file has no such records.
+    """
+    if not isinstance(result, BenchResult):
+        raise TypeError(f"result must be a BenchResult (from load_result), got {type(result).__name__}")
+    check_choice("rule", rule, list(RULE_LABELS))
+    B = result.main_B
+    poly = sorted((r for r in result.records if r["method"] == "poly" and r.get("degree_rule") == rule
+                   and float(r["B"]) == B), key=lambda r: r["L"])
+    if not poly:
+        return None
+    base = {r["L"]: r for r in result.records if r["method"] == result.baseline and float(r["B"]) == B}
+    lines = ["| L | degree (rank) | seconds | max error | certified bound | computed in | SDPA seconds | speed-up | "
+             "time / two dense products |", "|" + "---|" * 9]
+    for r in poly:
+        sd = base.get(r["L"])
+        sd_text = "–" if sd is None else f"{sd['seconds']:.3g}" + (" (extrapolated)" if sd.get("extrapolated") else "")
+        lines.append(f"| {r['L']} | {r['degree']} ({r['rank']}) | {r['seconds']:.4f} | "
+                     f"{_fmt(r.get('max_abs_error'), '.1e')} | {_fmt(r.get('error_bound'), '.1e')} | "
+                     f"{r.get('compute_dtype', '–')} | {sd_text} | {_fmt(_speedup(result, r), '.1f')} | "
+                     f"{_fmt(r.get('ratio_to_matmuls'), '.2f')} |")
     return "\n".join(lines)
 
 

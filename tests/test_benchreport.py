@@ -170,6 +170,28 @@ def test_tables(attention, gradient):
     assert br.crossover_markdown(gradient) is None
 
 
+def test_scale_records_extrapolated_baseline_is_dashed_and_headlined(tmp_path):
+    recs = _attention_records()
+    recs.append(dict(L=16384, d=4, B=1.0, method="sdpa", degree=None, rank=None, seconds=0.64 * 16,
+                     max_abs_error=None, extrapolated=True, part="scale"))
+    recs.append(dict(L=16384, d=4, B=1.0, method="poly", degree=4, rank=70, seconds=0.16, max_abs_error=1e-6,
+                     error_bound=5e-4, compute_dtype="float32", degree_rule="guaranteed", part="scale",
+                     speedup_vs_sdpa=0.64 * 16 / 0.16))
+    recs.append(dict(L=4096, d=4, B=1.0, method="poly", degree=2, rank=15, seconds=0.01, max_abs_error=8e-4,
+                     degree_rule="oracle", oracle=True))
+    _write(tmp_path, "attention", recs)
+    res = br.load_result("attention", tmp_path)
+    time = _traces(br.overview_figure(res), 1)
+    extra = time["sdpa (exact, extrapolated)"]
+    assert extra.line.dash == "dash" and list(extra.x) == [4096, 16384]   # continues from the last measured point
+    assert time["sdpa (exact)"].line.dash is None
+    assert "poly, g=2 (r=15) [oracle degree, picked after measuring]" in time
+    head = br.headline_markdown(res).splitlines()
+    assert len(head) == 2 + 3 and "10.2 (extrapolated)" in head[-1] and "| 64.0 |" in head[-1]
+    assert "5.0e-04" in head[-1] and br.headline_markdown(res, "a_priori_cs") is None
+    assert "(extrapolated)" in br.records_markdown(res)
+
+
 def test_machine_summary_says_what_is_not_recorded(gradient):
     text = br.machine_summary(gradient)
     assert "2 CPU cores" in text and "torch 2.x with 1 thread(s)" in text
