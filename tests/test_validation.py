@@ -1443,7 +1443,12 @@ CASES: dict[str, list[_Spec]] = {
                                                           height=v), low=100, high=4000),
     ],
     **{f"benchreport.{name}": [bad("result", getattr(benchreport, name), None, "attention", {})]
-       for name in ("explorer_spec", "records_markdown", "crossover_markdown", "machine_summary")},
+       for name in ("explorer_spec", "records_markdown", "crossover_markdown", "headline_markdown",
+                    "machine_summary")},
+    "benchreport.headline_markdown": [
+        bad("result", benchreport.headline_markdown, None, "attention", {}),
+        choices("rule", lambda v: benchreport.headline_markdown(F.bench, v)),
+    ],
     # ---- realdata
     "realdata.load_digits": [
         floats("test_size", lambda v: realdata.load_digits(test_size=v), low=0.05, high=0.95),
