@@ -26,7 +26,7 @@ import numpy as np
 from numpy.polynomial import chebyshev as C
 from numpy.polynomial import polynomial as Pm
 
-from ._checks import check_choice, check_float, check_int
+from ._checks import check_array, check_bool, check_choice, check_float, check_int, check_memory
 
 __all__ = [
     "KINDS",
@@ -88,18 +88,34 @@ def exp_poly_coefficients(radius: float, degree: int, kind: str = "chebyshev") -
     radius = check_float("radius", radius, low=0.0, low_open=True)
     degree = check_int("degree", degree, low=0, high=MAX_DEGREE)
     check_choice("kind", kind, KINDS)
-    if kind == "taylor":
+    a = _coefficients(radius, degree, kind)
+    if not np.all(np.isfinite(a)):
+        raise ValueError(f"radius = {radius:g} is too large for degree {degree}: the coefficients overflow float64 "
+                         f"(exp(radius) and the interpolant's monomial coefficients); use a smaller radius or degree")
+    return a
+
+
+def _coefficients(radius: float, degree: int, kind: str) -> np.ndarray:
+    """:func:`exp_poly_coefficients` on checked input; may hold inf where float64 overflows (huge radii)."""
+    # Below this radius the interpolant equals the Taylor polynomial to float64 precision (the Taylor remainder
+    # R^(g+1)/(g+1)! is under 2^-53), and the rescaling a_j = c_j / R^j below would underflow to 0/0.
+    tiny = (degree + 1) * math.log(radius) - math.lgamma(degree + 2) < -53 * math.log(2)
+    if kind == "taylor" or tiny:
         return np.array([1.0 / math.factorial(j) for j in range(degree + 1)])
     # Chebyshev interpolant of t -> exp(R t) on [-1, 1], then rescale t = s / R: a_j = c_j / R^j.
-    cheb = C.chebinterpolate(lambda t: np.exp(radius * t), degree)
-    mono = C.cheb2poly(cheb)
-    mono = np.pad(mono, (0, degree + 1 - mono.size))
-    return mono / radius ** np.arange(degree + 1)
+    with np.errstate(over="ignore", invalid="ignore"):  # huge radii overflow: the callers report it
+        cheb = C.chebinterpolate(lambda t: np.exp(radius * t), degree)
+        mono = C.cheb2poly(cheb)
+        mono = np.pad(mono, (0, degree + 1 - mono.size))
+        return mono / radius ** np.arange(degree + 1)
 
 
 def exp_poly_eval(coefficients: np.ndarray, s: np.ndarray) -> np.ndarray:
-    """Evaluate ``P(s) = sum_j a_j s^j`` (Horner, float64). Chapter 4."""
-    return Pm.polyval(np.asarray(s, dtype=np.float64), np.asarray(coefficients, dtype=np.float64))
+    """Evaluate ``P(s) = sum_j a_j s^j`` (Horner, float64) at every entry of ``s`` (any shape). Chapter 4."""
+    a = check_array("coefficients", coefficients, ndim=1)
+    if a.size == 0:
+        raise ValueError("coefficients must hold at least one coefficient a_0")
+    return Pm.polyval(check_array("s", s), a)
 
 
 def exp_poly_error(radius: float, degree: int, kind: str = "chebyshev", *, relative: bool = True,
@@ -126,11 +142,17 @@ def exp_poly_error(radius: float, degree: int, kind: str = "chebyshev", *, relat
     radius = check_float("radius", radius, low=0.0, low_open=True)
     bound = radius if bound is None else check_float("bound", bound, low=0.0, low_open=True)
     n_grid = check_int("n_grid", n_grid, low=101)
-    a = exp_poly_coefficients(radius, degree, kind)
+    check_memory("n_grid", 4 * n_grid, what="the error grid and its evaluations")
+    relative = check_bool("relative", relative)
+    degree = check_int("degree", degree, low=0, high=MAX_DEGREE)
+    check_choice("kind", kind, KINDS)
+    a = _coefficients(radius, degree, kind)
+    if not np.all(np.isfinite(a)):
+        return math.inf  # the polynomial itself overflows float64 at this radius
     s = np.concatenate([np.linspace(-bound, bound, n_grid),
                         bound * np.cos(np.pi * np.arange(degree + 2) / (degree + 1))])
     with np.errstate(over="ignore", invalid="ignore"):  # huge radii: report inf rather than warn
-        err = np.abs(exp_poly_eval(a, s) - np.exp(s))
+        err = np.abs(Pm.polyval(s, a) - np.exp(s))
         if relative:
             err = err * np.exp(-s)
         worst = float(np.max(err))
@@ -168,6 +190,7 @@ def degree_for_error(radius: float, target: float, kind: str = "chebyshev", *, r
     radius = check_float("radius", radius, low=0.0, low_open=True)
     target = check_float("target", target, low=0.0, high=1.0, low_open=True, high_open=True)
     max_degree = check_int("max_degree", max_degree, low=0, high=MAX_DEGREE)
+    relative = check_bool("relative", relative)
     u = None if dtype is None else unit_roundoff(dtype)
     if u is not None and not relative:
         raise ValueError("dtype needs relative=True: the rounding analysis bounds relative errors")
