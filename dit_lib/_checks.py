@@ -278,10 +278,18 @@ def check_work(name: str, work: float, *, what: str = "", limit: int | None = No
                          f"above the limit of {float(limit):.3g}")
 
 
-def check_attention_inputs(Q: Any, K: Any, V: Any | None = None, names: Sequence[str] = ("Q", "K", "V")) -> None:
+_NO_VALUES = object()
+
+
+def check_attention_inputs(Q: Any, K: Any, V: Any = _NO_VALUES, names: Sequence[str] = ("Q", "K", "V")) -> None:
     """Check queries ``(..., L_q, d)``, keys ``(..., L_k, d)`` and values ``(..., L_k, d_v)``: floating, finite,
-    non-empty, of one dtype and device, with matching leading axes."""
+    non-empty, of one dtype and device, with matching leading axes. Leave ``V`` out to check queries and keys only
+    (passing ``V=None`` is refused: the caller needs values)."""
     nq, nk, nv = names
+    if V is _NO_VALUES:
+        V = None
+    elif V is None:
+        raise TypeError(f"{nv} must be a torch.Tensor of values (..., L_k, d_v), got None")
     for name, X in ((nq, Q), (nk, K)) + (() if V is None else ((nv, V),)):
         check_tensor(name, X, min_ndim=2)
         if X.shape[-2] < 1 or X.shape[-1] < 1:

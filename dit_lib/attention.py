@@ -34,7 +34,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from ._checks import check_choice, check_float, check_int, check_attention_inputs, check_scale
+from ._checks import check_array, check_attention_inputs, check_bool, check_choice, check_float, check_int, \
+    check_memory, check_scale, check_seed
 from .polynomial import (KINDS, MAX_DEGREE, SUM_GROUP, attention_error_bound, degree_for_error,
                          exp_poly_coefficients, exp_poly_error, rounding_rel_error, unit_roundoff)
 
@@ -83,7 +84,7 @@ def feature_rank(d: int, degree: int) -> int:
     Chapter 4. ([AS23] state the looser ``binom(2(g+d), 2g)``.)
     """
     d = check_int("d", d)
-    degree = check_int("degree", degree, low=0)
+    degree = check_int("degree", degree, low=0, high=MAX_DEGREE)  # also keeps the exact binomial cheap
     return math.comb(d + degree, degree)
 
 
@@ -124,6 +125,8 @@ def monomial_exponents(d: int, degree: int) -> np.ndarray:
     """
     d = check_int("d", d)
     degree = check_int("degree", degree, low=0, high=MAX_DEGREE)
+    check_memory("d, degree", 2 * math.comb(d + degree, degree) * d,
+                 what=f"binom({d}+{degree}, {degree}) exponent vectors of length {d}")
     return _layout(d, degree)[0]
 
 
@@ -134,7 +137,7 @@ def feature_coefficients(d: int, degree: int, coefficients: np.ndarray) -> np.nd
     ``<x, y>^j``), eq. (eq-ch4-multinomial) of the chapter.
     """
     exps = monomial_exponents(d, degree)
-    a = np.asarray(coefficients, dtype=np.float64)
+    a = check_array("coefficients", coefficients, ndim=1)
     if a.shape != (degree + 1,):
         raise ValueError(f"coefficients must have shape ({degree + 1},), got {a.shape}")
     j = exps.sum(axis=1)
@@ -151,7 +154,7 @@ def logit_bound(Q: torch.Tensor, K: torch.Tensor, scale: float | None = None, *,
     ``scale = 1/d``). ``tight=True``: ``scale * max ||q|| * max ||k||`` (Cauchy–Schwarz, never larger).
     """
     check_attention_inputs(Q, K)
-    return _logit_bound(Q, K, check_scale(scale, Q.shape[-1]), tight)
+    return _logit_bound(Q, K, check_scale(scale, Q.shape[-1]), check_bool("tight", tight))
 
 
 def _logit_bound(Q: torch.Tensor, K: torch.Tensor, s: float, tight: bool) -> float:
@@ -380,6 +383,13 @@ def reference_attention(Q: torch.Tensor, K: torch.Tensor, V: torch.Tensor, *, sc
     check_attention_inputs(Q, K, V)
     s = check_scale(scale, Q.shape[-1])
     chunk = check_int("chunk", chunk)
+    if rows is not None:
+        if not isinstance(rows, torch.Tensor) or rows.dtype not in (torch.int32, torch.int64) or rows.ndim != 1:
+            raise TypeError(f"rows must be a 1-D integer tensor of query indices, got "
+                            f"{rows.dtype if isinstance(rows, torch.Tensor) else type(rows).__name__}")
+        if rows.numel() and (int(rows.min()) < 0 or int(rows.max()) >= Q.shape[-2]):
+            raise ValueError(f"rows must index the L_q = {Q.shape[-2]} queries (0 <= rows < {Q.shape[-2]}), got "
+                             f"range [{int(rows.min())}, {int(rows.max())}]")
     Qd = Q.double() if rows is None else Q.double().index_select(-2, rows.to(Q.device))
     Kd, Vd = K.double(), V.double()
     outs = [torch.softmax(s * Qd[..., i:i + chunk, :] @ Kd.transpose(-1, -2), dim=-1) @ Vd
@@ -506,6 +516,7 @@ def fast_attention(Q: torch.Tensor, K: torch.Tensor, V: torch.Tensor, degree: in
         Shape ``(..., L_q, d_v)``.
     """
     check_attention_inputs(Q, K, V)
+    return_info = check_bool("return_info", return_info)
     check_choice("on_cancel", on_cancel, ("raise", "warn"))
     check_choice("precision", precision, PRECISIONS)
     max_rel_error = check_float("max_rel_error", max_rel_error, low=0.0, high=1.0, low_open=True)
@@ -680,10 +691,11 @@ def performer_features(Q: torch.Tensor, K: torch.Tensor, num_features: int, *, s
     """
     check_attention_inputs(Q, K)
     m = check_int("num_features", num_features)
-    seed = check_int("seed", seed, low=0)
+    seed = check_seed(seed)
+    orthogonal = check_bool("orthogonal", orthogonal)
     d = Q.shape[-1]
     s = check_scale(scale, d)
-    _check_memory(f"{m} random features", m * (Q.numel() + K.numel()) // d, Q.element_size())
+    _check_memory(f"num_features = {m} random features", m * (Q.numel() + K.numel()) // d, Q.element_size())
     g = torch.Generator().manual_seed(seed)
     W = _random_projection(d, m, orthogonal, g).to(device=Q.device, dtype=Q.dtype)
     root = math.sqrt(s)

@@ -64,7 +64,7 @@ def _coefficients(m: int, degree: int, radius: float, kind: str) -> np.ndarray:
 
 def _check_poly_args(Q: Any, K: Any, V: Any, degree: Any, radius: Any, kind: Any) -> tuple[int, float]:
     """Inputs of :func:`poly_features`/:func:`factorised_attention`, with the features' memory guard."""
-    check_attention_inputs(Q, K, V)
+    check_attention_inputs(Q, K, *(() if V is None else (V,)))
     degree = check_int("degree", degree, low=0, high=MAX_DEGREE)
     radius = check_float("radius", radius, low=0.0, low_open=True)
     check_choice("kind", kind, ("chebyshev", "taylor"))
