@@ -20,8 +20,8 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
-from ._checks import check_array, check_bool, check_callable, check_choice, check_float, check_int, check_memory, \
-    check_output, check_seed, check_tensor, is_trusted
+from ._checks import check_array, check_bool, check_callable, check_choice, check_float, check_int, check_output, \
+    check_seed, check_tensor, is_trusted
 from .data import GaussianMixture, SubspaceData
 from .diffusion import beta, sigma
 
