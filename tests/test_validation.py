@@ -1729,7 +1729,10 @@ def main() -> None:
         if outcome != "named":
             failures.append(f"{outcome:9s} {case.id}: {detail[:160]}")
     print("\n".join(failures))
-    print(f"{len(public_callables())} public callables, {sum(counts.values())} cases, {time.perf_counter() - t0:.1f} s")
+    cases = all_cases()
+    print(f"{len(public_callables())} public callables ({len(CASES)} with cases, {len(NO_INPUT)} without input), "
+          f"{len(cases)} cases ({sum(c.isolate for c in cases)} size cases in a forked child), "
+          f"{time.perf_counter() - t0:.1f} s")
     for outcome in ("named", "unnamed", "other", "returned", "hung"):
         print(f"  {outcome:9s} {counts.get(outcome, 0)}")
     print(f"  accepted on purpose: {len(ACCEPTED)}")
