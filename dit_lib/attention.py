@@ -35,7 +35,7 @@ import numpy as np
 import torch
 
 from ._checks import check_array, check_attention_inputs, check_bool, check_choice, check_float, check_int, \
-    check_memory, check_scale, check_seed
+    check_memory, check_scale, check_seed, check_work
 from .polynomial import (KINDS, MAX_DEGREE, SUM_GROUP, attention_error_bound, degree_for_error,
                          exp_poly_coefficients, exp_poly_error, rounding_rel_error, unit_roundoff)
 
@@ -696,6 +696,9 @@ def performer_features(Q: torch.Tensor, K: torch.Tensor, num_features: int, *, s
     d = Q.shape[-1]
     s = check_scale(scale, d)
     _check_memory(f"num_features = {m} random features", m * (Q.numel() + K.numel()) // d, Q.element_size())
+    check_memory("num_features", 3 * m * d, what=f"the {m} x {d} random projection (float64)")
+    if orthogonal:  # one QR of a d x d block per d features, in a Python loop
+        check_work("num_features", -(-m // d), limit=10**6, what=f"orthogonal {d} x {d} blocks drawn one by one")
     g = torch.Generator().manual_seed(seed)
     W = _random_projection(d, m, orthogonal, g).to(device=Q.device, dtype=Q.dtype)
     root = math.sqrt(s)

@@ -1038,6 +1038,9 @@ CASES: dict[str, list[_Spec]] = {
         bad("orthogonal", lambda v: attention.performer_features(F.Q, F.K, 8, orthogonal=v), "yes", None),
         seeds(lambda v: attention.performer_features(F.Q, F.K, 8, seed=v)),
         huge("num_features", lambda v: attention.performer_features(F.Q, F.K, v), 10**9),
+        huge("num_features", lambda v: attention.performer_features(torch.zeros(1, 1), torch.zeros(1, 1), v), 10**9),
+        huge("num_features", lambda v: attention.performer_features(torch.zeros(1, 1), torch.zeros(1, 1), v),
+             10**7),
     ],
     "attention.performer_attention": [
         tensors("V", lambda v: attention.performer_attention(F.Q, F.K, v, 8), F.V),
