@@ -34,6 +34,7 @@ __all__ = [
     "check_work",
     "check_attention_inputs",
     "check_output",
+    "check_times",
     "MAX_STEPS",
     "trusted",
     "is_trusted",
@@ -306,6 +307,24 @@ def check_attention_inputs(Q: Any, K: Any, V: Any = _NO_VALUES, names: Sequence[
         if V.dtype != Q.dtype or V.device != Q.device:
             raise TypeError(f"{nv} must have the dtype and device of {nq} ({Q.dtype}/{Q.device}), "
                             f"got {V.dtype}/{V.device}")
+
+
+def check_times(t: Any, n: int, like: torch.Tensor, name: str = "t") -> torch.Tensor:
+    """Diffusion times for ``n`` rows: a number, or a numpy array / floating tensor of shape ``()`` or ``(n,)``, all
+    ``> 0`` and finite; returned as a ``(n,)`` tensor of ``like``'s dtype and device (chapters 2, 3, 6)."""
+    if isinstance(t, torch.Tensor):
+        t = check_tensor(name, t, ndim=(0, 1)).to(dtype=like.dtype, device=like.device)
+    elif isinstance(t, np.ndarray):
+        t = torch.as_tensor(check_array(name, t, ndim=(0, 1)), dtype=like.dtype, device=like.device)
+    else:
+        t = torch.tensor(check_float(name, t, low=0.0, low_open=True), dtype=like.dtype, device=like.device)
+    if t.ndim == 0:
+        t = t.expand(n)
+    if t.shape != (n,):
+        raise ValueError(f"{name} must be a scalar or have shape ({n},), got {tuple(t.shape)}")
+    if bool((t <= 0).any()):
+        raise ValueError(f"{name} must be > 0 (times in (0, T]), got minimum {float(t.min()):.3g}")
+    return t
 
 
 _TRUSTED: contextvars.ContextVar[bool] = contextvars.ContextVar("dit_lib_trusted", default=False)

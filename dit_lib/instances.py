@@ -41,6 +41,15 @@ def _check_bound(B: Any, **tensors: torch.Tensor) -> float:
     return B
 
 
+def _check_planted_args(L: Any, d: Any, B: Any, distance: Any, seed: Any, dtype: Any) -> tuple[int, int, float, int, int]:
+    """Sizes, bound, Hamming distance (default ``d // 8``) and seed of the planted-pair generators."""
+    L = check_int("L", L, low=2)
+    d = check_int("d", d)
+    B = check_float("B", B, low=0.0, low_open=True)
+    distance = d // 8 if distance is None else check_int("distance", distance, low=0, high=d - 1)
+    return L, d, B, distance, _check_generation(L, d, 0, 1, seed, dtype)
+
+
 def _check_planted(name: str, value: Any, L: int) -> int:
     return check_int(name, value, low=0, high=L - 1)
 
@@ -146,11 +155,7 @@ def planted_pair_instance(L: int, d: int, B: float, *, distance: int | None = No
     seed : int
         Seed (keys, query and the planted position).
     """
-    L = check_int("L", L, low=2)
-    d = check_int("d", d)
-    B = check_float("B", B, low=0.0, low_open=True)
-    distance = d // 8 if distance is None else check_int("distance", distance, low=0, high=d - 1)
-    seed = _check_generation(L, d, 0, 1, seed, dtype)
+    L, d, B, distance, seed = _check_planted_args(L, d, B, distance, seed, dtype)
     rng = np.random.default_rng(seed)
     signs = rng.choice([-1.0, 1.0], size=(L, d))
     q = rng.choice([-1.0, 1.0], size=d)
@@ -239,11 +244,7 @@ def planted_batch_instance(L: int, d: int, B: float, *, distance: int | None = N
     >>> hamming == inst.distance == 4
     True
     """
-    L = check_int("L", L, low=2)
-    d = check_int("d", d)
-    B = check_float("B", B, low=0.0, low_open=True)
-    distance = d // 8 if distance is None else check_int("distance", distance, low=0, high=d - 1)
-    seed = _check_generation(L, d, 0, 1, seed, dtype)
+    L, d, B, distance, seed = _check_planted_args(L, d, B, distance, seed, dtype)
     rng = np.random.default_rng(seed)
     Q = rng.choice([-1.0, 1.0], size=(L, d))
     K = rng.choice([-1.0, 1.0], size=(L, d))

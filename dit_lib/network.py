@@ -40,8 +40,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils import parametrizations
 
-from ._checks import check_array, check_attention_inputs, check_bool, check_float, check_int, check_memory, \
-    check_orthonormal, check_tensor, is_trusted, trusted
+from ._checks import check_attention_inputs, check_bool, check_float, check_int, check_memory, check_orthonormal, \
+    check_tensor, check_times, is_trusted, trusted
 from .patches import _patchify, _unpatchify, patch_geometry
 
 __all__ = ["ExactAttention", "FunctionAttention", "MultiHeadAttention", "DiTBlock", "TimeEmbedding", "LatentDiT"]
@@ -330,19 +330,7 @@ class LatentDiT(nn.Module):
         if is_trusted():
             t = torch.as_tensor(t, dtype=like.dtype, device=like.device)
             return t.expand(n) if t.ndim == 0 else t
-        if isinstance(t, torch.Tensor):
-            t = check_tensor("t", t, ndim=(0, 1)).to(dtype=like.dtype, device=like.device)
-        elif isinstance(t, np.ndarray):
-            t = torch.as_tensor(check_array("t", t, ndim=(0, 1)), dtype=like.dtype, device=like.device)
-        else:
-            t = torch.tensor(check_float("t", t, low=0.0, low_open=True), dtype=like.dtype, device=like.device)
-        if t.ndim == 0:
-            t = t.expand(n)
-        if t.shape != (n,):
-            raise ValueError(f"t must be a scalar or have shape ({n},), got {tuple(t.shape)}")
-        if bool((t <= 0).any()):
-            raise ValueError(f"t must be > 0 (times in (0, T]), got minimum {float(t.min()):.3g}")
-        return t
+        return check_times(t, n, like)
 
     def _check_input(self, name: str, x: Any, width: int) -> None:
         check_tensor(name, x, ndim=2)

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from ._checks import check_array, check_bool, check_callable, check_choice, check_float, check_int, check_output, \
-    check_seed, check_tensor, is_trusted
+    check_seed, check_tensor, check_times, is_trusted
 from .data import GaussianMixture, SubspaceData
 from .diffusion import beta, sigma
 
@@ -274,23 +274,6 @@ def transition_log_density(xt: np.ndarray, x0: np.ndarray, t: float) -> np.ndarr
     return -((xt - b * x0) ** 2).sum(1) / (2 * s) - 0.5 * D * np.log(2 * np.pi * s)
 
 
-def _times_tensor(t: Any, like: torch.Tensor) -> torch.Tensor:
-    """Times for the rows of ``like`` ``(n, D)``: a number or a floating tensor of shape ``(n,)``, all in ``(0, inf)``."""
-    n = like.shape[0]
-    if isinstance(t, torch.Tensor):
-        check_tensor("t", t, ndim=(0, 1))
-        t = t.to(dtype=like.dtype, device=like.device)
-    else:
-        t = torch.tensor(_check_t(t), dtype=like.dtype, device=like.device)
-    if t.ndim == 0:
-        t = t.expand(n)
-    if t.shape != (n,):
-        raise ValueError(f"t must be a number or have shape ({n},), got {tuple(t.shape)}")
-    if bool((t <= 0).any()):
-        raise ValueError(f"t must be > 0 (times in (0, T]), got minimum {float(t.min()):.3g}")
-    return t
-
-
 def _beta_sigma_torch(t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.exp(-t / 2), -torch.expm1(-t)
 
@@ -313,7 +296,7 @@ def dsm_target(x0, xt, t):
         if xt.shape != x0.shape or xt.dtype != x0.dtype or xt.device != x0.device:
             raise ValueError(f"xt must be a tensor of the shape, dtype and device of x0 {tuple(x0.shape)}, got "
                              f"{tuple(xt.shape)}")
-        t = _times_tensor(t, x0)
+        t = check_times(t, x0.shape[0], x0)
         b, s = _beta_sigma_torch(t[:, None])
         return (b * x0 - xt) / s
     x0 = check_array("x0", x0, ndim=2)
@@ -359,7 +342,7 @@ def dsm_loss(score: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], x0: to
                              f"{tuple(noise.shape)} {noise.dtype}")
         if not isinstance(t, torch.Tensor):
             raise TypeError(f"t must be a tensor of shape ({x0.shape[0]},), got {type(t).__name__}")
-        t = _times_tensor(t, x0)
+        t = check_times(t, x0.shape[0], x0)
     b, s = _beta_sigma_torch(t[:, None])
     xt = b * x0 + torch.sqrt(s) * noise
     out = score(xt, t)
