@@ -1495,6 +1495,47 @@ CASES: dict[str, list[_Spec]] = {
             ["a", "b"], "abc"),
         ints("side", lambda v: realdata.digit_grid_figure(np.zeros((3, 64)), side=v)),
     ],
+    # issue 10: the certified bound (rounding analysis) and the adversarial instances
+    "attention.monomial_features": [
+        tensors("X", lambda v: attention.monomial_features(v, 2), F.Q, batch_ok=True),
+        ints("degree", lambda v: attention.monomial_features(F.Q, v), low=0, high=60),
+    ],
+    "attention.adversarial_instance": [
+        ints("L", lambda v: attention.adversarial_instance(v, 2, 1.0)),
+        ints("d", lambda v: attention.adversarial_instance(8, v, 1.0)),
+        floats("B", lambda v: attention.adversarial_instance(8, 2, v), low=0.0, low_open=True),
+        choices("pattern", lambda v: attention.adversarial_instance(8, 2, 1.0, v)),
+        floats("jitter", lambda v: attention.adversarial_instance(8, 2, 1.0, jitter=v), low=0.0, high=1.0),
+        seeds(lambda v: attention.adversarial_instance(8, 2, 1.0, seed=v)),
+        bad("degree", lambda v: attention.adversarial_instance(8, 2, 1.0, "aligned", degree=v), None, -1, "a", 61),
+    ],
+    "attention.choose_precision": [
+        choices("precision", lambda v: attention.choose_precision(v, torch.float32, 1e-4, 1e-3)),
+    ],
+    "polynomial.unit_roundoff": [bad("dtype", polynomial.unit_roundoff, "int32", 3, None, torch.int64)],
+    "polynomial.coefficient_growth": [
+        floats("radius", lambda v: polynomial.coefficient_growth(v, 3), low=0.0, low_open=True),
+        ints("degree", lambda v: polynomial.coefficient_growth(1.0, v), low=0, high=60),
+        floats("bound", lambda v: polynomial.coefficient_growth(1.0, 3, bound=v), low=0.0, low_open=True,
+               none_ok=True),
+        choices("kind", lambda v: polynomial.coefficient_growth(1.0, 3, v)),
+    ],
+    "polynomial.accumulation_length": [
+        ints("degree", polynomial.accumulation_length, low=0, high=60),
+        ints("length", lambda v: polynomial.accumulation_length(3, v)),
+    ],
+    "polynomial.rounding_rel_error": [
+        floats("radius", lambda v: polynomial.rounding_rel_error(v, 3), low=0.0, low_open=True),
+        ints("degree", lambda v: polynomial.rounding_rel_error(1.0, v), low=0, high=60),
+        bad("dtype", lambda v: polynomial.rounding_rel_error(1.0, 3, dtype=v), "int32", 3, None),
+        ints("length", lambda v: polynomial.rounding_rel_error(1.0, 3, length=v)),
+        ints("terms", lambda v: polynomial.rounding_rel_error(1.0, 3, terms=v), none_ok=True),
+    ],
+    "polynomial.attention_error_bound": [
+        bad("eps", polynomial.attention_error_bound, -0.1, "a", None, math.nan, -math.inf),
+        bad("rho", lambda v: polynomial.attention_error_bound(0.1, v), -0.1, "a", None, math.nan, -math.inf),
+        floats("u_out", lambda v: polynomial.attention_error_bound(0.1, 0.0, v), low=0.0, high=1.0),
+    ],
 }
 
 NO_INPUT: dict[str, str] = {
