@@ -198,7 +198,7 @@ def check_probabilities(name: str, weights: Any, *, tol: float = 1e-8) -> np.nda
 def check_choice(name: str, value: Any, choices: Sequence[Any]) -> Any:
     """Check that ``value`` is one of ``choices``."""
     try:
-        ok = any(value == c and type(value) is type(c) for c in choices)
+        ok = any(isinstance(value, type(c)) and value == c for c in choices)
     except (TypeError, ValueError):
         ok = False
     if not ok:
