@@ -17,9 +17,12 @@ in time ``O(L r d)``, never forming an ``L x L`` matrix. Contents:
 
 * :func:`reference_attention` — float64 exact attention (on a subset of query rows if wanted);
 * :func:`sdpa_attention` — torch's ``scaled_dot_product_attention``, the exact baseline that is timed;
-* :func:`monomial_exponents`, :func:`feature_rank`, :func:`exp_feature_maps` — the multinomial feature map;
-* :func:`fast_attention` — the polynomial method batched over heads (CPU or CUDA), with the cancellation
-  guard (:class:`CancellationError`, :class:`CancellationWarning`);
+* :func:`monomial_exponents`, :func:`feature_rank`, :func:`monomial_features`, :func:`exp_feature_maps` — the
+  multinomial feature map (one builder, differentiable);
+* :func:`fast_attention` — the polynomial method batched over heads (CPU or CUDA), with a bound certified in the
+  arithmetic it runs in (:func:`choose_precision`) and the cancellation guard (:class:`CancellationError`,
+  :class:`CancellationWarning`);
+* :func:`adversarial_instance` — bounded inputs built to break the guarantee (the adversarial tests, chapter 4);
 * :func:`performer_features`, :func:`performer_attention` — positive random features (Choromanski et al.).
 
 Chapter 4 uses all of them; chapter 5 reuses :func:`exp_feature_maps`.
