@@ -38,7 +38,7 @@ import numpy as np
 import torch
 
 from ._checks import check_array, check_attention_inputs, check_bool, check_choice, check_float, check_int, \
-    check_memory, check_scale, check_seed, check_work
+    check_memory, check_scale, check_seed, check_work, is_trusted, trusted
 from .polynomial import (KINDS, MAX_DEGREE, SUM_GROUP, attention_error_bound, degree_for_error,
                          exp_poly_coefficients, exp_poly_error, rounding_rel_error, unit_roundoff)
 
@@ -86,8 +86,9 @@ def feature_rank(d: int, degree: int) -> int:
 
     Chapter 4. ([AS23] state the looser ``binom(2(g+d), 2g)``.)
     """
-    d = check_int("d", d)
-    degree = check_int("degree", degree, low=0, high=MAX_DEGREE)  # also keeps the exact binomial cheap
+    if not is_trusted():
+        d = check_int("d", d)
+        degree = check_int("degree", degree, low=0, high=MAX_DEGREE)  # also keeps the exact binomial cheap
     return math.comb(d + degree, degree)
 
 
@@ -126,10 +127,11 @@ def monomial_exponents(d: int, degree: int) -> np.ndarray:
 
     Chapter 4. Rows are sorted by total degree ``|alpha|``; row 0 is the constant monomial.
     """
-    d = check_int("d", d)
-    degree = check_int("degree", degree, low=0, high=MAX_DEGREE)
-    check_memory("d, degree", 2 * math.comb(d + degree, degree) * d,
-                 what=f"binom({d}+{degree}, {degree}) exponent vectors of length {d}")
+    if not is_trusted():
+        d = check_int("d", d)
+        degree = check_int("degree", degree, low=0, high=MAX_DEGREE)
+        check_memory("d, degree", 2 * math.comb(d + degree, degree) * d,
+                     what=f"binom({d}+{degree}, {degree}) exponent vectors of length {d}")
     return _layout(d, degree)[0]
 
 
@@ -140,7 +142,7 @@ def feature_coefficients(d: int, degree: int, coefficients: np.ndarray) -> np.nd
     ``<x, y>^j``), eq. (eq-ch4-multinomial) of the chapter.
     """
     exps = monomial_exponents(d, degree)
-    a = check_array("coefficients", coefficients, ndim=1)
+    a = coefficients if is_trusted() else check_array("coefficients", coefficients, ndim=1)
     if a.shape != (degree + 1,):
         raise ValueError(f"coefficients must have shape ({degree + 1},), got {a.shape}")
     j = exps.sum(axis=1)
@@ -294,13 +296,6 @@ def _queries_times_matrix(X: torch.Tensor, Mt: torch.Tensor, degree: int,
     return out.transpose(-1, -2)
 
 
-def _check_memory(what: str, n_elements: int, itemsize: int) -> None:
-    need = n_elements * itemsize
-    if need > MAX_FEATURE_BYTES:
-        raise ValueError(f"{what} would need {need / 2**30:.1f} GiB (limit MAX_FEATURE_BYTES = "
-                         f"{MAX_FEATURE_BYTES / 2**30:.1f} GiB); lower the degree, d or L, or work in chunks")
-
-
 def _poly_setup(Q: torch.Tensor, K: torch.Tensor, degree: int, radius: float | None, scale: float | None,
                 kind: str) -> tuple[int, float, int, float, int]:
     """Validated ``(d, scale, degree, radius, rank)`` shared by the feature maps and fast attention."""
@@ -312,7 +307,7 @@ def _poly_setup(Q: torch.Tensor, K: torch.Tensor, degree: int, radius: float | N
         # Round up conservatively so that the largest logit lies inside the interval despite rounding.
         radius = max(_logit_bound(Q, K, s, False) * (1 + 1e-6), 1e-12)
     radius = check_float("radius", radius, low=0.0, low_open=True)
-    return d, s, degree, radius, feature_rank(d, degree)
+    return d, s, degree, radius, math.comb(d + degree, degree)
 
 
 def exp_feature_maps(Q: torch.Tensor, K: torch.Tensor, degree: int, radius: float | None = None, *,
@@ -355,8 +350,9 @@ def exp_feature_maps(Q: torch.Tensor, K: torch.Tensor, degree: int, radius: floa
     """
     check_attention_inputs(Q, K)
     d, s, degree, radius, r = _poly_setup(Q, K, degree, radius, scale, kind)
-    _check_memory(f"features of rank r = binom({d}+{degree}, {degree}) = {r} for L = {max(Q.shape[-2], K.shape[-2])}",
-                  r * (Q.numel() + K.numel()) // d, Q.element_size())
+    check_memory("degree, d, L", r * (Q.numel() + K.numel()) // d, Q.element_size(), limit=MAX_FEATURE_BYTES,
+                 what=f"features of rank r = binom({d}+{degree}, {degree}) = {r} for "
+                      f"L = {max(Q.shape[-2], K.shape[-2])}; limit MAX_FEATURE_BYTES")
     c = feature_coefficients(d, degree, exp_poly_coefficients(radius, degree, kind))
     w = torch.as_tensor(np.sqrt(np.abs(c)), dtype=Q.dtype, device=Q.device)
     sign = torch.as_tensor(np.sign(c), dtype=Q.dtype, device=Q.device)
@@ -440,7 +436,8 @@ def choose_precision(precision: str, dtype: torch.dtype, exact_bound: float, wor
     would dominate: with ``tol``, when the certified bound in ``dtype`` (``working_bound``) exceeds it; without, when
     its rounding part (``working_bound - exact_bound``) exceeds the exact-arithmetic part ``exact_bound``.
     """
-    check_choice("precision", precision, PRECISIONS)
+    if not is_trusted():
+        check_choice("precision", precision, PRECISIONS)
     if precision == "float64" or dtype == torch.float64:
         return torch.float64
     if precision == "working":
@@ -531,63 +528,65 @@ def fast_attention(Q: torch.Tensor, K: torch.Tensor, V: torch.Tensor, degree: in
     if Q.dtype not in (torch.float32, torch.float64):
         raise TypeError(f"Q must be float32 or float64 for fast_attention, got {Q.dtype}")
 
-    # A priori: the logit bound b, the polynomial's error eps on [-b, b], the rounding bound in each precision.
-    bound = _logit_bound(Q, K, s, True) * (1 + 1e-12)
-    eps = exp_poly_error(radius, degree, kind, bound=max(bound, 1e-12))
-    vmax = float(V.abs().max()) if V.numel() else 0.0
-    Lk = K.shape[-2]
-    working = _certify(eps, radius, degree, kind, bound, Lk, Q.dtype, Q.dtype, vmax)
-    dt = choose_precision(precision, Q.dtype, working[1], working[1] + working[2], tol)
-    rho, approx, rounding = working if dt == Q.dtype else _certify(eps, radius, degree, kind, bound, Lk,
-                                                                   dt, Q.dtype, vmax)
-    total = approx + rounding
+    with trusted():  # everything is validated above: the helpers below do not check again
+        # A priori: the logit bound b, the polynomial's error eps on [-b, b], the rounding bound in each precision.
+        bound = _logit_bound(Q, K, s, True) * (1 + 1e-12)
+        eps = exp_poly_error(radius, degree, kind, bound=max(bound, 1e-12))
+        vmax = float(V.abs().max()) if V.numel() else 0.0
+        Lk = K.shape[-2]
+        working = _certify(eps, radius, degree, kind, bound, Lk, Q.dtype, Q.dtype, vmax)
+        dt = choose_precision(precision, Q.dtype, working[1], working[1] + working[2], tol)
+        rho, approx, rounding = working if dt == Q.dtype else _certify(eps, radius, degree, kind, bound, Lk,
+                                                                       dt, Q.dtype, vmax)
+        total = approx + rounding
 
-    batch = int(np.prod(Q.shape[:-2], dtype=np.int64))
-    itemsize = torch.finfo(dt).bits // 8
-    r_low = math.comb(d + degree - 1, degree - 1) if degree else 1
-    rows = _chunk_rows(chunk, r_low * batch, itemsize)
-    _check_memory(f"a block of {rows} rows x rank {r} x {batch} heads", rows * r * batch, itemsize)
-    c = torch.as_tensor(feature_coefficients(d, degree, exp_poly_coefficients(radius, degree, kind)),
-                        dtype=torch.float64, device=Q.device)
-    root = math.sqrt(s)
-    V1 = torch.cat([V.to(dt), V.new_ones(V.shape[:-1] + (1,), dtype=dt)], dim=-1)
-    # M = U2^T [V, 1], accumulated over key groups in float64 (it is only r x (d_v + 1)).
-    M = torch.zeros(Q.shape[:-2] + (r, V1.shape[-1]), dtype=torch.float64, device=Q.device)
-    kbuf = torch.empty(Q.shape[:-2] + (rows // SUM_GROUP, r_low, SUM_GROUP), dtype=dt, device=Q.device)
-    for i in range(0, Lk, rows):
-        Kb = K[..., i:i + rows, :].to(dt) * root
-        M += _keys_times_values(Kb, V1[..., i:i + rows, :], degree, kbuf if Kb.shape[-2] == rows else None)
-    Mt = (M * c[:, None]).to(dt).transpose(-1, -2).contiguous()
-    qbuf = torch.empty(Q.shape[:-2] + (r_low, min(rows, Q.shape[-2])), dtype=dt, device=Q.device)
-    out = torch.cat([_queries_times_matrix(Q[..., i:i + rows, :].to(dt) * root, Mt, degree, qbuf)
-                     for i in range(0, Q.shape[-2], rows)], dim=-2)
-    num, den = out[..., :-1], out[..., -1:]
+        batch = int(np.prod(Q.shape[:-2], dtype=np.int64))
+        itemsize = torch.finfo(dt).bits // 8
+        r_low = math.comb(d + degree - 1, degree - 1) if degree else 1
+        rows = _chunk_rows(chunk, r_low * batch, itemsize)
+        check_memory("chunk, degree", rows * r * batch, itemsize, limit=MAX_FEATURE_BYTES,
+                     what=f"a block of {rows} rows x rank {r} x {batch} heads; limit MAX_FEATURE_BYTES")
+        c = torch.as_tensor(feature_coefficients(d, degree, exp_poly_coefficients(radius, degree, kind)),
+                            dtype=torch.float64, device=Q.device)
+        root = math.sqrt(s)
+        V1 = torch.cat([V.to(dt), V.new_ones(V.shape[:-1] + (1,), dtype=dt)], dim=-1)
+        # M = U2^T [V, 1], accumulated over key groups in float64 (it is only r x (d_v + 1)).
+        M = torch.zeros(Q.shape[:-2] + (r, V1.shape[-1]), dtype=torch.float64, device=Q.device)
+        kbuf = torch.empty(Q.shape[:-2] + (rows // SUM_GROUP, r_low, SUM_GROUP), dtype=dt, device=Q.device)
+        for i in range(0, Lk, rows):
+            Kb = K[..., i:i + rows, :].to(dt) * root
+            M += _keys_times_values(Kb, V1[..., i:i + rows, :], degree, kbuf if Kb.shape[-2] == rows else None)
+        Mt = (M * c[:, None]).to(dt).transpose(-1, -2).contiguous()
+        qbuf = torch.empty(Q.shape[:-2] + (r_low, min(rows, Q.shape[-2])), dtype=dt, device=Q.device)
+        out = torch.cat([_queries_times_matrix(Q[..., i:i + rows, :].to(dt) * root, Mt, degree, qbuf)
+                         for i in range(0, Q.shape[-2], rows)], dim=-2)
+        num, den = out[..., :-1], out[..., -1:]
 
-    min_den = float(den.min()) if den.numel() else math.inf
-    info = {"degree": degree, "rank": r, "radius": radius, "logit_bound": bound, "rel_error": eps,
-            "rounding_rel_error": rho, "approx_bound": approx, "rounding_bound": rounding, "error_bound": total,
-            "compute_dtype": str(dt).replace("torch.", ""), "min_row_sum": min_den, "kind": kind}
-    why = []
-    if eps >= max_rel_error:
-        why.append(f"the degree-{degree} {kind} polynomial (built on [-{radius:.3g}, {radius:.3g}]) has relative "
-                   f"error {eps:.3g} on the logits |scale <q,k>| <= {bound:.3g} (guard {max_rel_error:g})")
-    if eps < 1 <= eps + rho:
-        why.append(f"rounding in {info['compute_dtype']} can move the row sums by {rho:.3g} (relative): "
-                   "nothing is certified")
-    if min_den <= 0:
-        why.append(f"the smallest computed row sum is {min_den:.3g}")
-    if tol is not None and total > tol:
-        why.append(f"the certified error {total:.3g} (polynomial {approx:.3g}, rounding in {info['compute_dtype']} "
-                   f"{rounding:.3g}) exceeds tol = {tol:g}")
-    if why:
-        raise_or_warn = _advice(bound, degree, kind, tol, vmax, max_rel_error, Q.dtype)
-        msg = "fast attention cannot certify its output: " + "; ".join(why) + ". " + raise_or_warn
-        if on_cancel == "raise":
-            raise CancellationError(msg)
-        warnings.warn(msg, CancellationWarning, stacklevel=2)
-        den = torch.where(den > 0, den, torch.full_like(den, math.nan))
-    result = (num / den).to(Q.dtype)
-    return (result, info) if return_info else result
+        min_den = float(den.min()) if den.numel() else math.inf
+        info = {"degree": degree, "rank": r, "radius": radius, "logit_bound": bound, "rel_error": eps,
+                "rounding_rel_error": rho, "approx_bound": approx, "rounding_bound": rounding, "error_bound": total,
+                "compute_dtype": str(dt).replace("torch.", ""), "min_row_sum": min_den, "kind": kind}
+        why = []
+        if eps >= max_rel_error:
+            why.append(f"the degree-{degree} {kind} polynomial (built on [-{radius:.3g}, {radius:.3g}]) has relative "
+                       f"error {eps:.3g} on the logits |scale <q,k>| <= {bound:.3g} (guard {max_rel_error:g})")
+        if eps < 1 <= eps + rho:
+            why.append(f"rounding in {info['compute_dtype']} can move the row sums by {rho:.3g} (relative): "
+                       "nothing is certified")
+        if min_den <= 0:
+            why.append(f"the smallest computed row sum is {min_den:.3g}")
+        if tol is not None and total > tol:
+            why.append(f"the certified error {total:.3g} (polynomial {approx:.3g}, rounding in {info['compute_dtype']} "
+                       f"{rounding:.3g}) exceeds tol = {tol:g}")
+        if why:
+            raise_or_warn = _advice(bound, degree, kind, tol, vmax, max_rel_error, Q.dtype)
+            msg = "fast attention cannot certify its output: " + "; ".join(why) + ". " + raise_or_warn
+            if on_cancel == "raise":
+                raise CancellationError(msg)
+            warnings.warn(msg, CancellationWarning, stacklevel=2)
+            den = torch.where(den > 0, den, torch.full_like(den, math.nan))
+        result = (num / den).to(Q.dtype)
+        return (result, info) if return_info else result
 
 
 def _advice(bound: float, degree: int, kind: str, tol: float | None, vmax: float, max_rel_error: float,
@@ -701,7 +700,8 @@ def performer_features(Q: torch.Tensor, K: torch.Tensor, num_features: int, *, s
     orthogonal = check_bool("orthogonal", orthogonal)
     d = Q.shape[-1]
     s = check_scale(scale, d)
-    _check_memory(f"num_features = {m} random features", m * (Q.numel() + K.numel()) // d, Q.element_size())
+    check_memory("num_features", m * (Q.numel() + K.numel()) // d, Q.element_size(), limit=MAX_FEATURE_BYTES,
+                 what=f"{m} random features per row; limit MAX_FEATURE_BYTES")
     check_memory("num_features", 3 * m * d, what=f"the {m} x {d} random projection (float64)")
     if orthogonal:  # one QR of a d x d block per d features, in a Python loop
         check_work("num_features", -(-m // d), limit=10**6, what=f"orthogonal {d} x {d} blocks drawn one by one")

@@ -26,7 +26,8 @@ import numpy as np
 from numpy.polynomial import chebyshev as C
 from numpy.polynomial import polynomial as Pm
 
-from ._checks import check_array, check_bool, check_choice, check_float, check_int, check_memory
+from ._checks import check_array, check_bool, check_choice, check_float, check_int, check_memory, is_trusted, \
+    trusted
 
 __all__ = [
     "KINDS",
@@ -85,9 +86,10 @@ def exp_poly_coefficients(radius: float, degree: int, kind: str = "chebyshev") -
     >>> abs(np.polynomial.polynomial.polyval(0.5, a) - np.exp(0.5)) < 1e-5
     True
     """
-    radius = check_float("radius", radius, low=0.0, low_open=True)
-    degree = check_int("degree", degree, low=0, high=MAX_DEGREE)
-    check_choice("kind", kind, KINDS)
+    if not is_trusted():  # inside a validated call (fast attention) the arguments are trusted
+        radius = check_float("radius", radius, low=0.0, low_open=True)
+        degree = check_int("degree", degree, low=0, high=MAX_DEGREE)
+        check_choice("kind", kind, KINDS)
     a = _coefficients(radius, degree, kind)
     if not np.all(np.isfinite(a)):
         raise ValueError(f"radius = {radius:g} is too large for degree {degree}: the coefficients overflow float64 "
@@ -139,13 +141,15 @@ def exp_poly_error(radius: float, degree: int, kind: str = "chebyshev", *, relat
     n_grid : int
         Number of uniform grid points (``>= 101``).
     """
-    radius = check_float("radius", radius, low=0.0, low_open=True)
-    bound = radius if bound is None else check_float("bound", bound, low=0.0, low_open=True)
-    n_grid = check_int("n_grid", n_grid, low=101)
-    check_memory("n_grid", 4 * n_grid, what="the error grid and its evaluations")
-    relative = check_bool("relative", relative)
-    degree = check_int("degree", degree, low=0, high=MAX_DEGREE)
-    check_choice("kind", kind, KINDS)
+    if not is_trusted():
+        radius = check_float("radius", radius, low=0.0, low_open=True)
+        bound = None if bound is None else check_float("bound", bound, low=0.0, low_open=True)
+        n_grid = check_int("n_grid", n_grid, low=101)
+        check_memory("n_grid", 4 * n_grid, what="the error grid and its evaluations")
+        relative = check_bool("relative", relative)
+        degree = check_int("degree", degree, low=0, high=MAX_DEGREE)
+        check_choice("kind", kind, KINDS)
+    bound = radius if bound is None else bound
     a = _coefficients(radius, degree, kind)
     if not np.all(np.isfinite(a)):
         return math.inf  # the polynomial itself overflows float64 at this radius
@@ -191,15 +195,17 @@ def degree_for_error(radius: float, target: float, kind: str = "chebyshev", *, r
     target = check_float("target", target, low=0.0, high=1.0, low_open=True, high_open=True)
     max_degree = check_int("max_degree", max_degree, low=0, high=MAX_DEGREE)
     relative = check_bool("relative", relative)
+    check_choice("kind", kind, KINDS)
     u = None if dtype is None else unit_roundoff(dtype)
     if u is not None and not relative:
         raise ValueError("dtype needs relative=True: the rounding analysis bounds relative errors")
     err = rho = math.inf
-    for g in range(max_degree + 1):
-        err = exp_poly_error(radius, g, kind, relative=relative)
-        rho = 0.0 if u is None else rounding_rel_error(radius, g, kind, bound=radius, dtype=dtype)
-        if err + rho <= target:
-            return g
+    with trusted():  # every argument is checked above: the search does not re-check them per degree
+        for g in range(max_degree + 1):
+            err = exp_poly_error(radius, g, kind, relative=relative)
+            rho = 0.0 if u is None else rounding_rel_error(radius, g, kind, bound=radius, dtype=dtype)
+            if err + rho <= target:
+                return g
     why = "" if u is None else (f"; in {_dtype_name(dtype)} (unit roundoff {u:.2g}) rounding adds up to {rho:.3g}, "
                                 "use float64 or a smaller radius")
     raise ValueError(f"no {kind} polynomial of degree <= {max_degree} reaches error {target:g} on "
@@ -262,8 +268,10 @@ def coefficient_growth(radius: float, degree: int, kind: str = "chebyshev", *, b
     For Taylor it is ``e^b``; for Chebyshev on a large interval it grows like ``e^{cR}`` with ``c > 1``.
     ``bound`` defaults to ``radius``.
     """
-    radius = check_float("radius", radius, low=0.0, low_open=True)
-    bound = radius if bound is None else check_float("bound", bound, low=0.0, low_open=True)
+    if not is_trusted():
+        radius = check_float("radius", radius, low=0.0, low_open=True)
+        bound = None if bound is None else check_float("bound", bound, low=0.0, low_open=True)
+    bound = radius if bound is None else bound
     a = np.abs(exp_poly_coefficients(radius, degree, kind))
     with np.errstate(over="ignore"):
         val = float(np.sum(a * bound ** np.arange(a.size)))
@@ -279,8 +287,9 @@ def accumulation_length(degree: int, length: int = _L_RULE) -> tuple[int, int]:
     of ``U2^T [V, 1]``. Partial sums are added in float64: at most ``T64 = length / SUM_GROUP + 4 r_groups + 16``
     roundings there (``length`` keys; ``r_groups`` groups of features, bounded by ``2 g + 8`` here).
     """
-    degree = check_int("degree", degree, low=0, high=MAX_DEGREE)
-    length = check_int("length", length)
+    if not is_trusted():
+        degree = check_int("degree", degree, low=0, high=MAX_DEGREE)
+        length = check_int("length", length)
     return 6 * degree + 2 * SUM_GROUP + 4, -(-length // SUM_GROUP) + 4 * (2 * degree + 8) + 16
 
 
@@ -309,12 +318,15 @@ def rounding_rel_error(radius: float, degree: int, kind: str = "chebyshev", *, b
     terms : int, optional
         ``T``, the longest chain of roundings in the working precision; default from :func:`accumulation_length`.
     """
-    radius = check_float("radius", radius, low=0.0, low_open=True)
-    b = radius if bound is None else check_float("bound", bound, low=0.0, low_open=True)
+    if not is_trusted():
+        radius = check_float("radius", radius, low=0.0, low_open=True)
+        bound = None if bound is None else check_float("bound", bound, low=0.0, low_open=True)
+        terms = None if terms is None else check_int("terms", terms)
+    b = radius if bound is None else bound
     u = unit_roundoff(dtype)
     T, T64 = accumulation_length(degree, length)
     if terms is not None:
-        T = check_int("terms", terms)
+        T = terms
     gamma = (1 + _gamma(T, u)) * (1 + _gamma(T64, 2.0**-53)) - 1
     with np.errstate(over="ignore"):
         rho = gamma * coefficient_growth(radius, degree, kind, bound=b) * math.exp(min(b, 700.0))
@@ -328,9 +340,10 @@ def attention_error_bound(eps: float, rho: float = 0.0, u_out: float = 0.0) -> f
     evaluation and the products, :func:`rounding_rel_error`) ``+ 2 u_out (1 + 2 rho / (1 - eps - rho))`` (the final
     division and the cast to the output dtype). ``inf`` when ``eps + rho >= 1`` (nothing is certified).
     """
-    eps = check_float("eps", eps, low=0.0) if eps != math.inf else math.inf
-    rho = check_float("rho", rho, low=0.0) if rho != math.inf else math.inf
-    u_out = check_float("u_out", u_out, low=0.0, high=1.0)
+    if not is_trusted():
+        eps = check_float("eps", eps, low=0.0) if eps != math.inf else math.inf
+        rho = check_float("rho", rho, low=0.0) if rho != math.inf else math.inf
+        u_out = check_float("u_out", u_out, low=0.0, high=1.0)
     if eps + rho >= 1:
         return math.inf
     r = 2 * rho / (1 - eps - rho)

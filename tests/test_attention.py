@@ -206,5 +206,35 @@ def test_bad_inputs():
 
 def test_memory_limit_says_how_much():
     Q, K, _ = _qkv(Lq=1000, Lk=1000, d=16)
-    with pytest.raises(ValueError, match=r"would need [\d.]+ GiB"):
+    with pytest.raises(ValueError, match=r"degree, d, L too large: .*would need about [\d.]+ GiB.*MAX_FEATURE_BYTES"):
         A.exp_feature_maps(Q, K, 12)  # r = binom(28, 12) = 30421755 features per row
+
+
+def test_fast_attention_checks_each_argument_once(monkeypatch):
+    """Issue 15: inner helpers trust validated values; one call validates degree and radius once each."""
+    import collections
+
+    from dit_lib import _checks, polynomial
+    counts = collections.Counter()
+
+    def counting(check):
+        def wrapped(name, *args, **kwargs):
+            counts[name] += 1
+            return check(name, *args, **kwargs)
+        return wrapped
+
+    for module in (A, polynomial):
+        for fn in ("check_int", "check_float", "check_memory", "check_choice"):
+            if hasattr(module, fn):
+                monkeypatch.setattr(module, fn, counting(getattr(_checks, fn)))
+    Q, K, V = _qkv(Lq=300, Lk=300, d=4)
+    A.fast_attention(Q, K, V, 4, tol=1e-2, return_info=True)
+    assert counts["degree"] == 1 and counts["radius"] == 1, counts
+    assert max(counts.values()) == 1, counts          # nothing is checked twice on the way down
+    assert counts["kind"] == 1 and counts["tol"] == 1
+    counts.clear()
+    A.fast_attention(Q, K, V, 4, radius=2.0)           # a user radius is checked too, once
+    assert counts["radius"] == 1 and counts["degree"] == 1, counts
+    counts.clear()
+    polynomial.degree_for_error(1.0, 1e-3, dtype="float32")   # the degree search checks its arguments once
+    assert counts["radius"] == 1 and max(counts.values()) == 1, counts
