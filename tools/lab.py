@@ -28,8 +28,10 @@ BOOK = ROOT / "book"
 MACROS = ROOT / "_ext" / "macros.json"
 DEFAULT_DEST = ROOT / "_lab"
 # Settings that keep a first start quiet: no "receive news?" question, no update check.
+# Every cell rendered, not only those in view (windowing off): boxes and formulas are all there when a reader scrolls.
 SETTINGS = {"@jupyterlab/apputils-extension/notification.jupyterlab-settings":
-            {"checkForUpdates": False, "fetchNews": "false"}}
+            {"checkForUpdates": False, "fetchNews": "false"},
+            "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"}}
 CITE = re.compile(r"\{cite:(t|p|ts|ps|alp|author|year)\}`([^`]+)`")
 
 

@@ -116,6 +116,12 @@ def test_run_all_and_move_a_slider_in_jupyterlab(lab, tmp_path):
                                " && window.jupyterapp.shell.currentWidget.sessionContext"
                                " && window.jupyterapp.shell.currentWidget.sessionContext.session", timeout=120_000)
         page.wait_for_selector(".jp-MarkdownCell .myst", timeout=60_000)
+        # every Markdown cell rendered by the MyST extension before anything is counted (a cold start is slow)
+        page.wait_for_function("""() => {
+            const md = window.jupyterapp.shell.currentWidget.content.widgets.filter(c => c.model.type === 'markdown');
+            return md.length > 0 && md.every(c => c.node.querySelector('.myst'))
+                   && document.querySelectorAll('.jp-MarkdownCell .katex').length > 0; }""",
+                               timeout=120_000, polling=1000)
 
         # MyST rendered: no directive source left, boxes drawn, solutions folded, no failed formula
         myst = page.evaluate("""() => {
