@@ -276,7 +276,8 @@ def _keys_times_values(X: torch.Tensor, V1: torch.Tensor, degree: int,
     V1t, Xt = V1.transpose(-1, -2), X.transpose(-1, -2)
     parts = [V1t @ P.transpose(-1, -2)] + [(V1t * Xt[..., i:i + 1, :]) @ P[..., src:src + n_, :].transpose(-1, -2)
                                            for i, src, _dst, n_, _j in top]
-    return torch.cat(parts, dim=-1).double().sum(-3).transpose(-1, -2)
+    # Each group's partial sums are converted exactly to float64 and added there (no float64 copy of the parts).
+    return torch.cat([p.sum(-3, dtype=torch.float64) for p in parts], dim=-1).transpose(-1, -2)
 
 
 def _queries_times_matrix(X: torch.Tensor, Mt: torch.Tensor, degree: int,
@@ -415,13 +416,20 @@ def sdpa_attention(Q: torch.Tensor, K: torch.Tensor, V: torch.Tensor, *, scale: 
     return out.reshape(lead + out.shape[-2:])
 
 
+#: Default size of one block of features in :func:`fast_attention` (bytes).
+_BLOCK_BYTES = 8 * 2**20
+
+
 def _chunk_rows(chunk: int | None, r: int, itemsize: int) -> int:
-    """Rows per block, a multiple of ``SUM_GROUP``: by default about 16 MiB of features (within the last-level cache;
-    on the shared 2-core benchmark machine 2-8 MiB blocks were slower, 16-64 MiB alike)."""
+    """Rows per block, a multiple of ``SUM_GROUP``: by default about :data:`_BLOCK_BYTES` of degree-``(g-1)`` features.
+
+    Block size changes neither the sums nor their grouping (blocks hold whole groups of ``SUM_GROUP`` keys), only
+    speed: on the 2-core benchmark machine 8 MiB blocks (4096 rows at d = 8, g = 5) beat 16 MiB ones, which spill out
+    of the last-level cache shared by both cores together with the products' operands."""
     if chunk is not None:
         chunk = check_int("chunk", chunk)
     else:
-        chunk = (16 * 2**20) // max(1, r * itemsize)
+        chunk = _BLOCK_BYTES // max(1, r * itemsize)
     return max(SUM_GROUP, chunk // SUM_GROUP * SUM_GROUP)
 
 
@@ -502,7 +510,7 @@ def fast_attention(Q: torch.Tensor, K: torch.Tensor, V: torch.Tensor, degree: in
         Logit scale, default ``1/d``.
     kind : {"chebyshev", "taylor"}
     chunk : int, optional
-        Rows per block, rounded to a multiple of ``SUM_GROUP`` (default: about 16 MiB of features per block).
+        Rows per block, rounded to a multiple of ``SUM_GROUP`` (default: about 8 MiB of features per block).
     max_rel_error : float
         Guard threshold on ``eps``, in ``(0, 1]``.
     on_cancel : {"raise", "warn"}
