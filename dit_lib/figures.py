@@ -26,6 +26,12 @@ BOOK_RENDERER = "dit_book"
 #: Colours used consistently across the book (colour-blind safe, Okabe–Ito).
 PALETTE = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000"]
 _CONFIG = {"displaylogo": False, "responsive": True}
+#: The book's plotly template: ``plotly_white`` with every title placed below the mode bar (the toolbar plotly draws in
+#: the top-right corner on hover), which otherwise covers the right end of a long title. The title is anchored to the
+#: top of the figure, 32 px down, and ``automargin`` grows the top margin to fit it, whatever margin a figure sets;
+#: explorers keep the template when their sliders redraw the figure.
+BOOK_TEMPLATE = "dit_book"
+_TITLE_BELOW_MODEBAR = dict(yref="container", y=1, yanchor="top", pad=dict(t=32, b=8), automargin=True)
 
 
 def is_static() -> bool:
@@ -58,11 +64,16 @@ def setup_notebook(seed_print: bool = True) -> str:
 
     Call once at the top of every chapter. In the book it selects the HTML renderer that uses the
     site-wide plotly.js; in JupyterLab it keeps plotly's own renderer so figures and widgets are live.
+    In both it makes :data:`BOOK_TEMPLATE` the default plotly template (titles below the mode bar).
     It also makes numpy scalars print as plain numbers (``0.5``, not numpy 2's ``np.float64(0.5)``): myst-nb's
     ``glue`` stores a value's ``repr``, and ``{glue:text}`` with a format spec can only read a plain number.
     """
     seed_print = check_bool("seed_print", seed_print)
-    pio.templates.default = "plotly_white"
+    if BOOK_TEMPLATE not in pio.templates:
+        template = go.layout.Template(pio.templates["plotly_white"])
+        template.layout.title.update(_TITLE_BELOW_MODEBAR)
+        pio.templates[BOOK_TEMPLATE] = template
+    pio.templates.default = BOOK_TEMPLATE
     np.set_printoptions(legacy="1.25")  # scalar reprs as plain numbers (glued values, printed lists)
     if seed_print:
         np.set_printoptions(precision=4, suppress=True)
