@@ -324,6 +324,17 @@ def _fig(**kw):
     return go.Figure()
 
 
+def _chain_cases(fn):
+    """The arguments the chained low-rank gradient and its step-by-step errors share (chapter 5)."""
+    return [
+        bad("A1", lambda v: fn(v, *F.prob.args[1:], degree=3), F.prob.A1[:, :1]),
+        ints("degree", lambda v: fn(F.prob, degree=v), low=0),
+        floats("radius", lambda v: fn(F.prob, degree=3, radius=v), low=0.0, low_open=True, none_ok=True),
+        choices("kind", lambda v: fn(F.prob, degree=3, kind=v)),
+        bad("wrong_scaling", lambda v: fn(F.prob, degree=3, wrong_scaling=v), "y", None),
+    ]
+
+
 # ------------------------------------------------------------------------------------------------------ the table
 CASES: dict[str, list[_Spec]] = {
     # ---- data
@@ -1291,12 +1302,7 @@ CASES: dict[str, list[_Spec]] = {
         bad("info", lambda v: gradients.LowRankGradient(*[torch.zeros(2, 2)] * 9, v), None, "i"),
     ],
     "gradients.lowrank_gradient": [
-        bad("A1", lambda v: gradients.lowrank_gradient(v, *F.prob.args[1:], degree=3), F.prob.A1[:, :1]),
-        ints("degree", lambda v: gradients.lowrank_gradient(F.prob, degree=v), low=0),
-        floats("radius", lambda v: gradients.lowrank_gradient(F.prob, degree=3, radius=v), low=0.0, low_open=True,
-               none_ok=True),
-        choices("kind", lambda v: gradients.lowrank_gradient(F.prob, degree=3, kind=v)),
-        bad("wrong_scaling", lambda v: gradients.lowrank_gradient(F.prob, degree=3, wrong_scaling=v), "y", None),
+        *_chain_cases(gradients.lowrank_gradient),
         choices("on_cancel", lambda v: gradients.lowrank_gradient(F.prob, degree=3, on_cancel=v)),
         floats("max_rel_error", lambda v: gradients.lowrank_gradient(F.prob, degree=3, max_rel_error=v), low=0.0,
                high=1.0, low_open=True),
@@ -1306,12 +1312,7 @@ CASES: dict[str, list[_Spec]] = {
                                                             degree=v), 10),
     ],
     "gradients.chain_errors": [
-        bad("A1", lambda v: gradients.chain_errors(v, *F.prob.args[1:], degree=3), F.prob.A1[:, :1]),
-        ints("degree", lambda v: gradients.chain_errors(F.prob, degree=v), low=0),
-        floats("radius", lambda v: gradients.chain_errors(F.prob, degree=3, radius=v), low=0.0, low_open=True,
-               none_ok=True),
-        choices("kind", lambda v: gradients.chain_errors(F.prob, degree=3, kind=v)),
-        bad("wrong_scaling", lambda v: gradients.chain_errors(F.prob, degree=3, wrong_scaling=v), "y", None),
+        *_chain_cases(gradients.chain_errors),
         bad("form_products", lambda v: gradients.chain_errors(F.prob, degree=3, form_products=v), "y", None),
         devices(lambda v: gradients.chain_errors(F.prob, degree=3, device=v)),
     ],
