@@ -39,6 +39,7 @@ import torch
 
 from ._checks import check_array, check_attention_inputs, check_bool, check_choice, check_float, check_int, \
     check_memory, check_scale, check_seed, check_work, is_trusted, trusted
+from . import native
 from .polynomial import (KINDS, MAX_DEGREE, SUM_GROUP, attention_error_bound, degree_for_error,
                          exp_poly_coefficients, exp_poly_error, rounding_rel_error, unit_roundoff)
 
@@ -57,6 +58,7 @@ __all__ = [
     "fast_attention",
     "monomial_features",
     "PRECISIONS",
+    "KERNELS",
     "choose_precision",
     "ADVERSARIAL_PATTERNS",
     "adversarial_instance",
@@ -426,14 +428,79 @@ def _chunk_rows(chunk: int | None, r: int, itemsize: int) -> int:
     Block size changes neither the sums nor their grouping (blocks hold whole groups of ``SUM_GROUP`` keys), only
     speed: on the 2-core benchmark machine 8 MiB blocks (4096 rows at d = 8, g = 5) beat 16 MiB ones, which spill out
     of the last-level cache shared by both cores together with the products' operands."""
-    if chunk is not None:
-        chunk = check_int("chunk", chunk)
-    else:
+    if chunk is None:
         chunk = _BLOCK_BYTES // max(1, r * itemsize)
     return max(SUM_GROUP, chunk // SUM_GROUP * SUM_GROUP)
 
 
 PRECISIONS = ("auto", "working", "float64")
+#: Kernels of :func:`fast_attention`: ``"fused"`` (:mod:`dit_lib.native`, CPU float32) or ``"torch"`` (blocked products).
+KERNELS = ("auto", "fused", "torch")
+
+
+def _use_fused(kernel: str, dt: torch.dtype, Q: torch.Tensor, K: torch.Tensor, V: torch.Tensor) -> bool:
+    """Whether :func:`fast_attention` runs the fused kernels; ``kernel="fused"`` where they do not apply raises."""
+    if kernel == "torch":
+        return False
+    why = None
+    if Q.device.type != "cpu":
+        why = f"they run on the CPU, and Q is on {Q.device}"
+    elif dt != torch.float32:
+        why = f"they compute in float32, and this call computes in {str(dt).replace('torch.', '')}"
+    elif torch.is_grad_enabled() and any(t.requires_grad for t in (Q, K, V)):
+        why = "they have no backward pass, and an input requires grad"
+    elif not native.available():
+        why = f"they could not be built here ({native.unavailable_reason()})"
+    if why and kernel == "fused":
+        raise ValueError(f"kernel='fused' cannot be used: {why}; use kernel='torch' or 'auto'")
+    return why is None
+
+
+def _steps_array(d: int, degree: int) -> np.ndarray:
+    """The recipe of :func:`_layout` as rows ``(i, src, dst, count, degree)`` (empty for degree 0)."""
+    return np.array(_layout(d, degree)[1], dtype=np.int64).reshape(-1, 5)
+
+
+def _fused_attention(Qs: torch.Tensor, Ks: torch.Tensor, V1: torch.Tensor, c: torch.Tensor,
+                     degree: int) -> torch.Tensor:
+    """``mono(Qs) diag(c) mono(Ks)^T V1`` in float64 by the fused kernels, head by head (scaled float32 inputs)."""
+    steps, r = _steps_array(Qs.shape[-1], degree), c.shape[0]
+    lead = Qs.shape[:-2]
+    Qf, Kf, Vf = (t.reshape((-1,) + t.shape[-2:]) for t in (Qs, Ks, V1.expand(lead + V1.shape[-2:])))
+    out = torch.empty(Qf.shape[:-1] + (V1.shape[-1],), dtype=torch.float64)
+    for h in range(Qf.shape[0]):
+        M = native._keys_times_values(Kf[h], Vf[h], steps, r, SUM_GROUP)
+        out[h] = native._queries_times_matrix(Qf[h], (M * c[:, None]).float(), steps, SUM_GROUP)
+    return out.reshape(lead + out.shape[-2:])
+
+
+def _block_rows(chunk: int | None, d: int, degree: int, lead: tuple[int, ...], dt: torch.dtype) -> int:
+    """Rows per block of :func:`_blocked_attention`, refused up front when a block would not fit in memory."""
+    batch = int(np.prod(lead, dtype=np.int64))
+    itemsize = torch.finfo(dt).bits // 8
+    r_low = math.comb(d + degree - 1, degree - 1) if degree else 1
+    r = math.comb(d + degree, degree)
+    rows = _chunk_rows(chunk, r_low * batch, itemsize)
+    check_memory("chunk, degree", rows * r * batch, itemsize, limit=MAX_FEATURE_BYTES,
+                 what=f"a block of {rows} rows x rank {r} x {batch} heads; limit MAX_FEATURE_BYTES")
+    return rows
+
+
+def _blocked_attention(Qs: torch.Tensor, Ks: torch.Tensor, V1: torch.Tensor, c: torch.Tensor, degree: int,
+                       rows: int) -> torch.Tensor:
+    """The same product by torch, on blocks of ``rows`` rows (any device and dtype)."""
+    dt, r = Qs.dtype, c.shape[0]
+    r_low = math.comb(Qs.shape[-1] + degree - 1, degree - 1) if degree else 1
+    # M = U2^T [V, 1], accumulated over key groups in float64 (it is only r x (d_v + 1)).
+    M = torch.zeros(Qs.shape[:-2] + (r, V1.shape[-1]), dtype=torch.float64, device=Qs.device)
+    kbuf = torch.empty(Qs.shape[:-2] + (rows // SUM_GROUP, r_low, SUM_GROUP), dtype=dt, device=Qs.device)
+    for i in range(0, Ks.shape[-2], rows):
+        Kb = Ks[..., i:i + rows, :]
+        M += _keys_times_values(Kb, V1[..., i:i + rows, :], degree, kbuf if Kb.shape[-2] == rows else None)
+    Mt = (M * c[:, None]).to(dt).transpose(-1, -2).contiguous()
+    qbuf = torch.empty(Qs.shape[:-2] + (r_low, min(rows, Qs.shape[-2])), dtype=dt, device=Qs.device)
+    return torch.cat([_queries_times_matrix(Qs[..., i:i + rows, :], Mt, degree, qbuf)
+                      for i in range(0, Qs.shape[-2], rows)], dim=-2)
 
 
 def choose_precision(precision: str, dtype: torch.dtype, exact_bound: float, working_bound: float,
@@ -468,7 +535,7 @@ def _certify(eps: float, radius: float, degree: int, kind: str, bound: float, le
 def fast_attention(Q: torch.Tensor, K: torch.Tensor, V: torch.Tensor, degree: int, radius: float | None = None, *,
                    scale: float | None = None, kind: str = "chebyshev", chunk: int | None = None,
                    max_rel_error: float = 0.5, on_cancel: str = "raise", tol: float | None = None,
-                   precision: str = "auto",
+                   precision: str = "auto", kernel: str = "auto",
                    return_info: bool = False) -> torch.Tensor | tuple[torch.Tensor, dict]:
     """Almost-linear attention by the polynomial method (Prop 4.2, algorithm of [AS23]). Chapter 4.
 
@@ -493,6 +560,15 @@ def fast_attention(Q: torch.Tensor, K: torch.Tensor, V: torch.Tensor, degree: in
     promotes to float64 where rounding would dominate: when ``tol`` is given, if the working-precision bound exceeds
     ``tol``; otherwise if its rounding term exceeds the exact-arithmetic term. ``info["compute_dtype"]`` says which.
 
+    **Kernel.** ``kernel="fused"`` runs the fused CPU kernels of :mod:`dit_lib.native`: features of a few keys (or 16
+    queries) are generated in cache and multiplied at once, so the ``L x r`` blocks are never written to memory (the
+    plain products are memory-bound: each feature is used only ``d_v + 1`` times). They apply on the CPU, in float32,
+    without autograd, where a C compiler could build them; otherwise ``"fused"`` raises ``ValueError``. ``"torch"``
+    runs torch products on blocks of ``chunk`` rows (any device and dtype). ``"auto"`` (default) takes ``"fused"``
+    where it applies. Both follow the arithmetic the rounding analysis describes (same recipe for the monomials,
+    float32 sums of at most ``SUM_GROUP`` terms, float64 partial sums), so the bound covers either;
+    ``info["kernel"]`` says which ran.
+
     **Guard.** If ``eps >= max_rel_error``, ``eps + rho >= 1`` (nothing certified), some computed row sum is
     ``<= 0``, or the certified bound exceeds ``tol``, the output cannot be trusted: ``on_cancel="raise"`` raises
     :class:`CancellationError`, ``"warn"`` issues a :class:`CancellationWarning` (rows whose sum is ``<= 0`` become
@@ -510,16 +586,18 @@ def fast_attention(Q: torch.Tensor, K: torch.Tensor, V: torch.Tensor, degree: in
         Logit scale, default ``1/d``.
     kind : {"chebyshev", "taylor"}
     chunk : int, optional
-        Rows per block, rounded to a multiple of ``SUM_GROUP`` (default: about 8 MiB of features per block).
+        Rows per block of the torch kernel, rounded to a multiple of ``SUM_GROUP`` (default: about 8 MiB of features
+        per block). The fused kernels use their own cache tiles.
     max_rel_error : float
         Guard threshold on ``eps``, in ``(0, 1]``.
     on_cancel : {"raise", "warn"}
     tol : float, optional
         Requested accuracy: largest acceptable certified error per output entry, ``> 0``.
     precision : {"auto", "working", "float64"}
+    kernel : {"auto", "fused", "torch"}
     return_info : bool
         Also return a dict with ``degree, rank, radius, logit_bound, rel_error, rounding_rel_error, approx_bound,
-        rounding_bound, error_bound, compute_dtype, min_row_sum, kind``.
+        rounding_bound, error_bound, compute_dtype, min_row_sum, kind, kernel``.
 
     Returns
     -------
@@ -530,8 +608,10 @@ def fast_attention(Q: torch.Tensor, K: torch.Tensor, V: torch.Tensor, degree: in
     return_info = check_bool("return_info", return_info)
     check_choice("on_cancel", on_cancel, ("raise", "warn"))
     check_choice("precision", precision, PRECISIONS)
+    check_choice("kernel", kernel, KERNELS)
     max_rel_error = check_float("max_rel_error", max_rel_error, low=0.0, high=1.0, low_open=True)
     tol = None if tol is None else check_float("tol", tol, low=0.0, low_open=True)
+    chunk = None if chunk is None else check_int("chunk", chunk)
     d, s, degree, radius, r = _poly_setup(Q, K, degree, radius, scale, kind)
     if Q.dtype not in (torch.float32, torch.float64):
         raise TypeError(f"Q must be float32 or float64 for fast_attention, got {Q.dtype}")
@@ -548,32 +628,23 @@ def fast_attention(Q: torch.Tensor, K: torch.Tensor, V: torch.Tensor, degree: in
                                                                        dt, Q.dtype, vmax)
         total = approx + rounding
 
-        batch = int(np.prod(Q.shape[:-2], dtype=np.int64))
-        itemsize = torch.finfo(dt).bits // 8
-        r_low = math.comb(d + degree - 1, degree - 1) if degree else 1
-        rows = _chunk_rows(chunk, r_low * batch, itemsize)
-        check_memory("chunk, degree", rows * r * batch, itemsize, limit=MAX_FEATURE_BYTES,
-                     what=f"a block of {rows} rows x rank {r} x {batch} heads; limit MAX_FEATURE_BYTES")
+        rows = _block_rows(chunk, d, degree, Q.shape[:-2], dt)   # checked whichever kernel runs
         c = torch.as_tensor(feature_coefficients(d, degree, exp_poly_coefficients(radius, degree, kind)),
                             dtype=torch.float64, device=Q.device)
         root = math.sqrt(s)
         V1 = torch.cat([V.to(dt), V.new_ones(V.shape[:-1] + (1,), dtype=dt)], dim=-1)
-        # M = U2^T [V, 1], accumulated over key groups in float64 (it is only r x (d_v + 1)).
-        M = torch.zeros(Q.shape[:-2] + (r, V1.shape[-1]), dtype=torch.float64, device=Q.device)
-        kbuf = torch.empty(Q.shape[:-2] + (rows // SUM_GROUP, r_low, SUM_GROUP), dtype=dt, device=Q.device)
-        for i in range(0, Lk, rows):
-            Kb = K[..., i:i + rows, :].to(dt) * root
-            M += _keys_times_values(Kb, V1[..., i:i + rows, :], degree, kbuf if Kb.shape[-2] == rows else None)
-        Mt = (M * c[:, None]).to(dt).transpose(-1, -2).contiguous()
-        qbuf = torch.empty(Q.shape[:-2] + (r_low, min(rows, Q.shape[-2])), dtype=dt, device=Q.device)
-        out = torch.cat([_queries_times_matrix(Q[..., i:i + rows, :].to(dt) * root, Mt, degree, qbuf)
-                         for i in range(0, Q.shape[-2], rows)], dim=-2)
+        fused = _use_fused(kernel, dt, Q, K, V)
+        if fused:
+            out = _fused_attention(Q.to(dt) * root, K.to(dt) * root, V1, c, degree)
+        else:
+            out = _blocked_attention(Q.to(dt) * root, K.to(dt) * root, V1, c, degree, rows)
         num, den = out[..., :-1], out[..., -1:]
 
         min_den = float(den.min()) if den.numel() else math.inf
         info = {"degree": degree, "rank": r, "radius": radius, "logit_bound": bound, "rel_error": eps,
                 "rounding_rel_error": rho, "approx_bound": approx, "rounding_bound": rounding, "error_bound": total,
-                "compute_dtype": str(dt).replace("torch.", ""), "min_row_sum": min_den, "kind": kind}
+                "compute_dtype": str(dt).replace("torch.", ""), "min_row_sum": min_den, "kind": kind,
+                "kernel": "fused" if fused else "torch"}
         why = []
         if eps >= max_rel_error:
             why.append(f"the degree-{degree} {kind} polynomial (built on [-{radius:.3g}, {radius:.3g}]) has relative "

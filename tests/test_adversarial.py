@@ -6,7 +6,8 @@ sign of the polynomial's error), ``B`` from 0.5 to 3, ``d`` in {2, 4, 8}, scale 
 and below the library's rule, and a user radius smaller than the logits. Two properties, checked against float64
 exact attention (or the float64 exact gradient):
 
-* every returned output is within the bound it reports (``info["error_bound"]``);
+* every returned output is within the bound it reports (``info["error_bound"]``), from the fused kernels
+  (:mod:`dit_lib.native`, float32 work) and from the torch kernel alike;
 * with a requested accuracy ``tol``, no output whose error exceeds ``tol`` is returned without an exception.
 """
 from __future__ import annotations
@@ -19,6 +20,7 @@ import torch
 from dit_lib import attention as A
 from dit_lib import complexity as C
 from dit_lib import gradients as G
+from dit_lib import native as N
 
 TOL = 1e-3
 WORK = 600_000            # rank * L per run: keeps the suite short
@@ -55,12 +57,16 @@ def test_fast_attention_never_exceeds_its_bound(B, d, sqrt_scale, g):
                 ref = A.reference_attention(Q, K, V, scale=scale)
                 b = A.logit_bound(Q, K, scale, tight=True)
                 for kw in ({}, {"precision": "working"}, {"radius": 0.5 * b, "max_rel_error": 1.0},
-                           {"tol": TOL}, {"tol": TOL, "precision": "working"}):
+                           {"tol": TOL}, {"tol": TOL, "precision": "working"}, {"kernel": "torch"},
+                           {"kernel": "torch", "precision": "working"}):
                     res = _run(Q, K, V, degree, scale=scale, **kw)
                     if res is None:
                         continue
                     out, info = res
                     assert out.dtype == dtype
+                    # float32 work runs the fused kernels unless the torch kernel is asked for (both are covered)
+                    fused = info["compute_dtype"] == "float32" and "kernel" not in kw and N.available()
+                    assert info["kernel"] == ("fused" if fused else "torch")
                     err = float((out.double() - ref).abs().max())
                     assert err <= info["error_bound"], (pattern, dtype, degree, kw, err, info)
                     if "tol" in kw:

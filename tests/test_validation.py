@@ -1024,6 +1024,9 @@ CASES: dict[str, list[_Spec]] = {
                high=1.0, low_open=True),
         choices("on_cancel", lambda v: attention.fast_attention(F.Q, F.K, F.V, 3, on_cancel=v)),
         choices("precision", lambda v: attention.fast_attention(F.Q, F.K, F.V, 3, precision=v)),
+        choices("kernel", lambda v: attention.fast_attention(F.Q, F.K, F.V, 3, kernel=v)),
+        bad("kernel", lambda v: attention.fast_attention(F.Q.double(), F.K.double(), F.V.double(), 3, kernel=v),
+            "fused"),                                                    # the fused kernels compute in float32
         bad("return_info", lambda v: attention.fast_attention(F.Q, F.K, F.V, 3, return_info=v), "yes", None),
         huge("degree", lambda v: attention.fast_attention(torch.zeros(4096, 64), torch.zeros(4096, 64),
                                                           torch.zeros(4096, 1), v), 12),
@@ -1541,6 +1544,9 @@ CASES: dict[str, list[_Spec]] = {
 
 NO_INPUT: dict[str, str] = {
     "attention.default_device": "takes no argument",
+    "native.available": "takes no argument",
+    "native.unavailable_reason": "takes no argument",
+    "native.cache_dir": "takes no argument (reads DIT_NATIVE_CACHE / XDG_CACHE_HOME)",
     "attention.CancellationError": "an exception class (any message is allowed)",
     "attention.CancellationWarning": "a warning class (any message is allowed)",
     "network.ExactAttention.extra_repr": "takes no argument (torch's repr hook)",

@@ -1,0 +1,189 @@
+"""Fused CPU kernels of the polynomial method (chapter 4), compiled from ``_native/polyattn.c`` on first use.
+
+:func:`dit_lib.attention.fast_attention` spends its time in two thin products, ``U2^T [V, 1]`` and ``U1 M``, each with
+only ``d_v + 1`` columns: every feature is used ``d_v + 1`` times, so written to memory and read back the ``L x r``
+feature blocks make the method memory-bound. These kernels generate the features of a few keys (or 16 queries) in
+cache and multiply them at once, so no feature matrix is ever written to memory.
+
+Arithmetic: the same recipe for the monomials (:func:`dit_lib.attention.monomial_exponents`), every float32 sum of at
+most ``group`` terms (:data:`dit_lib.polynomial.SUM_GROUP`) with partial sums added in float64, products possibly fused
+(one rounding instead of two), no reassociation. The rounding analysis of
+:func:`dit_lib.polynomial.accumulation_length` therefore covers both these kernels and the plain torch path.
+
+The shared library is built with the system C compiler (``$CC``, else ``cc``, ``gcc`` or ``clang``; flags
+:data:`FLAGS`) into :func:`cache_dir`, named by a hash of the source, the flags, the compiler and the CPU, so a
+rebuilt source or another machine never loads a stale build. Set ``DIT_NATIVE=0`` to switch the kernels off. Without a
+compiler :func:`available` is ``False`` and fast attention uses its torch path (same results up to rounding).
+"""
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import torch
+
+__all__ = ["FLAGS", "LANES", "KEY_TILE", "available", "unavailable_reason", "cache_dir"]
+
+SOURCE = Path(__file__).with_name("_native") / "polyattn.c"
+#: Compiler flags. No ``-ffast-math``: the kernels' summation order is the one the rounding analysis describes.
+FLAGS = ("-O3", "-march=native", "-std=gnu11", "-shared", "-fPIC")
+#: Queries per tile of the query kernel (``W`` in the C source); query chunks of the threads are multiples of it.
+LANES = 16
+#: Keys per cache tile of the key kernel (their features, ``rank`` floats each, stay in the L2 cache).
+KEY_TILE = 64
+
+_lock = threading.Lock()
+_state: dict = {}
+_pool: ThreadPoolExecutor | None = None
+
+
+def cache_dir() -> Path:
+    """Where the compiled kernels live: ``$DIT_NATIVE_CACHE``, else ``$XDG_CACHE_HOME/dit_lib``, else
+    ``~/.cache/dit_lib`` (never inside the repository)."""
+    if os.environ.get("DIT_NATIVE_CACHE"):
+        return Path(os.environ["DIT_NATIVE_CACHE"])
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "dit_lib"
+
+
+def _cpu_id() -> str:
+    """The CPU model and its instruction-set flags (a ``-march=native`` build is only valid on such a CPU)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+        keep = [ln for ln in text.splitlines() if ln.startswith(("model name", "flags", "Features", "CPU part"))]
+        return "\n".join(dict.fromkeys(keep))
+    except OSError:
+        return platform.processor() + platform.machine()
+
+
+def _build() -> ctypes.CDLL:
+    cc = os.environ.get("CC") or next((c for c in ("cc", "gcc", "clang") if shutil.which(c)), None)
+    if cc is None:
+        raise RuntimeError("no C compiler found ($CC, cc, gcc or clang)")
+    version = subprocess.run([cc, "--version"], capture_output=True, text=True, timeout=30).stdout
+    key = hashlib.sha256(b"\0".join([SOURCE.read_bytes(), " ".join(FLAGS).encode(), version.encode(),
+                                     _cpu_id().encode()])).hexdigest()[:16]
+    folder = cache_dir()
+    path = folder / f"polyattn-{key}.so"
+    if not path.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(suffix=".so", dir=folder)
+        os.close(fd)
+        try:
+            res = subprocess.run([cc, *FLAGS, "-o", tmp, str(SOURCE)], capture_output=True, text=True, timeout=120)
+            if res.returncode:
+                raise RuntimeError(f"{cc} failed: {res.stderr.strip()[-500:]}")
+            os.replace(tmp, path)        # atomic: a concurrent build by another process is harmless
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+    lib = ctypes.CDLL(str(path))
+    P, I, I64 = ctypes.c_void_p, ctypes.c_int, ctypes.c_int64
+    lib.keys_kernel.argtypes = [P, P, I64, I, I, P, I, I, I, I, P]
+    lib.queries_kernel.argtypes = [P, I64, I, P, I, P, I, I, I, P, I64]
+    lib.keys_kernel.restype = lib.queries_kernel.restype = I
+    return lib
+
+
+def _lib() -> ctypes.CDLL | None:
+    if os.environ.get("DIT_NATIVE", "1") == "0":
+        return None
+    with _lock:
+        if "lib" not in _state and "error" not in _state:
+            try:
+                _state["lib"] = _build()
+            except Exception as exc:  # noqa: BLE001 - any failure means: use the torch path, and say why
+                _state["error"] = f"{type(exc).__name__}: {exc}"
+        return _state.get("lib")
+
+
+def available() -> bool:
+    """Whether the fused kernels can be used here (built, or buildable now, and not switched off)."""
+    return _lib() is not None
+
+
+def unavailable_reason() -> str | None:
+    """Why :func:`available` is ``False`` (``None`` when it is ``True``)."""
+    if _lib() is not None:
+        return None
+    if os.environ.get("DIT_NATIVE", "1") == "0":
+        return "switched off by DIT_NATIVE=0"
+    return _state.get("error", "unknown")
+
+
+def _run_parts(tasks: list) -> None:
+    """Run the kernel calls (ctypes releases the GIL), on up to ``torch.get_num_threads()`` threads."""
+    global _pool
+    if len(tasks) == 1:
+        codes = [tasks[0]()]
+    else:
+        with _lock:
+            if _pool is None or _pool._max_workers < len(tasks):
+                _pool = ThreadPoolExecutor(max_workers=len(tasks), thread_name_prefix="dit_native")
+        codes = list(_pool.map(lambda f: f(), tasks))
+    if any(codes):
+        raise MemoryError("fused kernel: could not allocate its cache tiles")
+
+
+def _splits(n: int, parts: int, align: int) -> list[tuple[int, int]]:
+    """``parts`` contiguous ranges covering ``[0, n)``, boundaries at multiples of ``align``."""
+    step = -(-max(1, -(-n // parts)) // align) * align
+    return [(a, min(n, a + step)) for a in range(0, n, step)]
+
+
+def _steps(steps: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(np.asarray(steps)[:, :4], dtype=np.int32)
+
+
+def _keys_times_values(X: torch.Tensor, V1: torch.Tensor, steps: np.ndarray, rank: int, group: int) -> torch.Tensor:
+    """``mono(X)^T V1`` in float64, ``(rank, c)``, for one head (internal: :func:`~dit_lib.attention.fast_attention`
+    has checked every argument): ``X`` ``(n, d)`` and ``V1`` ``(n, c)``, float32.
+
+    ``steps`` is the recipe of :func:`dit_lib.attention._layout` (rows ``(i, src, dst, count, degree)``). Keys are
+    summed in float32 in groups of ``group`` (the same groups whatever the number of threads), groups in float64.
+    """
+    lib = _lib()
+    X, V1 = X.contiguous(), V1.contiguous()
+    n, d = X.shape
+    c = V1.shape[1]
+    st = _steps(steps)
+    ranges = _splits(n, torch.get_num_threads(), group)
+    parts = torch.zeros((len(ranges), c, rank), dtype=torch.float64)
+
+    def task(j: int, a: int, b: int):
+        return lambda: lib.keys_kernel(X[a].data_ptr(), V1[a].data_ptr(), b - a, d, c, st.ctypes.data, len(st),
+                                       rank, group, KEY_TILE, parts[j].data_ptr())
+
+    _run_parts([task(j, a, b) for j, (a, b) in enumerate(ranges)])
+    return parts.sum(0).T
+
+
+def _queries_times_matrix(X: torch.Tensor, M: torch.Tensor, steps: np.ndarray, group: int) -> torch.Tensor:
+    """``mono(X) M`` in float64, ``(n, c)``, for one head (internal, as :func:`_keys_times_values`).
+
+    ``X`` ``(n, d)`` and ``M`` ``(rank, c)``, float32.
+
+    Each output entry is a float32 sum over groups of ``group`` features, the groups added in float64.
+    """
+    lib = _lib()
+    X, M = X.contiguous(), M.contiguous()
+    n, d = X.shape
+    rank, c = M.shape
+    st = _steps(steps)
+    out = torch.empty((c, n), dtype=torch.float64)
+
+    def task(a: int, b: int):
+        return lambda: lib.queries_kernel(X[a].data_ptr(), b - a, d, M.data_ptr(), c, st.ctypes.data, len(st), rank,
+                                          group, out[:, a].data_ptr(), n)
+
+    _run_parts([task(a, b) for a, b in _splits(n, torch.get_num_threads(), LANES)])
+    return out.T
