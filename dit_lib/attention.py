@@ -523,9 +523,9 @@ def choose_precision(precision: str, dtype: torch.dtype, exact_bound: float, wor
 
 
 def _certify(eps: float, radius: float, degree: int, kind: str, bound: float, length: int, dtype: torch.dtype,
-             out_dtype: torch.dtype, vmax: float) -> tuple[float, float, float]:
+             out_dtype: torch.dtype, vmax: float, d: int) -> tuple[float, float, float]:
     """``(rho, approx_bound, rounding_bound)`` of fast attention computed in ``dtype`` and returned in ``out_dtype``."""
-    rho = rounding_rel_error(radius, degree, kind, bound=max(bound, 1e-12), dtype=dtype, length=max(length, 1))
+    rho = rounding_rel_error(radius, degree, kind, bound=max(bound, 1e-12), dtype=dtype, length=max(length, 1), d=d)
     u_out = unit_roundoff(out_dtype) + 2.0**-53
     total = vmax * attention_error_bound(eps, rho, u_out)
     approx = vmax * attention_error_bound(eps)
@@ -622,10 +622,10 @@ def fast_attention(Q: torch.Tensor, K: torch.Tensor, V: torch.Tensor, degree: in
         eps = exp_poly_error(radius, degree, kind, bound=max(bound, 1e-12))
         vmax = float(V.abs().max()) if V.numel() else 0.0
         Lk = K.shape[-2]
-        working = _certify(eps, radius, degree, kind, bound, Lk, Q.dtype, Q.dtype, vmax)
+        working = _certify(eps, radius, degree, kind, bound, Lk, Q.dtype, Q.dtype, vmax, d)
         dt = choose_precision(precision, Q.dtype, working[1], working[1] + working[2], tol)
         rho, approx, rounding = working if dt == Q.dtype else _certify(eps, radius, degree, kind, bound, Lk,
-                                                                       dt, Q.dtype, vmax)
+                                                                       dt, Q.dtype, vmax, d)
         total = approx + rounding
 
         rows = _block_rows(chunk, d, degree, Q.shape[:-2], dt)   # checked whichever kernel runs

@@ -278,19 +278,29 @@ def coefficient_growth(radius: float, degree: int, kind: str = "chebyshev", *, b
     return val if np.isfinite(val) else math.inf
 
 
-def accumulation_length(degree: int, length: int = _L_RULE) -> tuple[int, int]:
+def accumulation_length(degree: int, length: int = _L_RULE, d: int | None = None) -> tuple[int, int]:
     """Rounding-chain lengths ``(T, T64)`` of :func:`dit_lib.attention.fast_attention` at degree ``g``. Chapter 4.
 
     Every term ``c_alpha x^alpha y^alpha v`` passes through at most ``T = 6 g + 2 SUM_GROUP + 4`` roundings in the
     working precision: scaling ``q`` and ``k`` (2 each), ``g - 1`` products per monomial (twice), the value and
     its scaling (2), a sum of at most :data:`SUM_GROUP` terms on the key side and another on the query side, the cast
-    of ``U2^T [V, 1]``. Partial sums are added in float64: at most ``T64 = length / SUM_GROUP + 4 r_groups + 16``
-    roundings there (``length`` keys; ``r_groups`` groups of features, bounded by ``2 g + 8`` here).
+    of ``U2^T [V, 1]``. Partial sums are added in float64. With ``d`` (the number of variables) the count there is
+    exact for both kernels of fast attention: ``T64 = 2 n_k + n_r + 2 d + 20`` with ``n_k = ceil(length / SUM_GROUP)``
+    key groups (added per block, then over blocks or threads) and ``n_r = ceil(binom(d+g, g) / SUM_GROUP)`` feature
+    groups (plus one group and one multiply-add per top-degree step of the torch kernel). Without ``d`` (the degree
+    rules, which do not know it) ``T64 = n_k + 4 (2 g + 8) + 16``, an estimate that covers ``d <= 8`` at the book's
+    degrees; the certificate that :func:`~dit_lib.attention.fast_attention` returns always passes ``d``. The float64
+    part is small either way: ``T64 u_64`` against ``T u_32`` in float32.
     """
     if not is_trusted():
         degree = check_int("degree", degree, low=0, high=MAX_DEGREE)
         length = check_int("length", length)
-    return 6 * degree + 2 * SUM_GROUP + 4, -(-length // SUM_GROUP) + 4 * (2 * degree + 8) + 16
+        d = None if d is None else check_int("d", d)
+    n_k = -(-length // SUM_GROUP)
+    if d is None:
+        return 6 * degree + 2 * SUM_GROUP + 4, n_k + 4 * (2 * degree + 8) + 16
+    n_r = -(-math.comb(d + degree, degree) // SUM_GROUP)
+    return 6 * degree + 2 * SUM_GROUP + 4, 2 * n_k + n_r + 2 * d + 20
 
 
 def _gamma(n: int, u: float) -> float:
@@ -298,7 +308,8 @@ def _gamma(n: int, u: float) -> float:
 
 
 def rounding_rel_error(radius: float, degree: int, kind: str = "chebyshev", *, bound: float | None = None,
-                       dtype: Any = "float32", length: int = _L_RULE, terms: int | None = None) -> float:
+                       dtype: Any = "float32", length: int = _L_RULE, terms: int | None = None,
+                       d: int | None = None) -> float:
     """Bound ``rho`` on the rounding error of a computed row sum, relative to the exact row sum. Chapter 4.
 
     ``rho = [(1 + gamma_T(u)) (1 + gamma_T64(u64)) - 1] * coefficient_growth(b) * e^b``: each computed sum
@@ -317,6 +328,8 @@ def rounding_rel_error(radius: float, degree: int, kind: str = "chebyshev", *, b
         Number of keys (enters only the float64 part; the default is conservative).
     terms : int, optional
         ``T``, the longest chain of roundings in the working precision; default from :func:`accumulation_length`.
+    d : int, optional
+        Number of variables, for the exact float64 count of :func:`accumulation_length` (default: its estimate).
     """
     if not is_trusted():
         radius = check_float("radius", radius, low=0.0, low_open=True)
@@ -324,7 +337,7 @@ def rounding_rel_error(radius: float, degree: int, kind: str = "chebyshev", *, b
         terms = None if terms is None else check_int("terms", terms)
     b = radius if bound is None else bound
     u = unit_roundoff(dtype)
-    T, T64 = accumulation_length(degree, length)
+    T, T64 = accumulation_length(degree, length, d)
     if terms is not None:
         T = terms
     gamma = (1 + _gamma(T, u)) * (1 + _gamma(T64, 2.0**-53)) - 1

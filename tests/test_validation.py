@@ -1527,6 +1527,7 @@ CASES: dict[str, list[_Spec]] = {
     "polynomial.accumulation_length": [
         ints("degree", polynomial.accumulation_length, low=0, high=60),
         ints("length", lambda v: polynomial.accumulation_length(3, v)),
+        ints("d", lambda v: polynomial.accumulation_length(3, 100, v), none_ok=True),
     ],
     "polynomial.rounding_rel_error": [
         floats("radius", lambda v: polynomial.rounding_rel_error(v, 3), low=0.0, low_open=True),
@@ -1534,6 +1535,7 @@ CASES: dict[str, list[_Spec]] = {
         bad("dtype", lambda v: polynomial.rounding_rel_error(1.0, 3, dtype=v), "int32", 3, None),
         ints("length", lambda v: polynomial.rounding_rel_error(1.0, 3, length=v)),
         ints("terms", lambda v: polynomial.rounding_rel_error(1.0, 3, terms=v), none_ok=True),
+        ints("d", lambda v: polynomial.rounding_rel_error(1.0, 3, d=v), none_ok=True),
     ],
     "polynomial.attention_error_bound": [
         bad("eps", polynomial.attention_error_bound, -0.1, "a", None, math.nan, -math.inf),
