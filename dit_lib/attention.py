@@ -434,7 +434,7 @@ def _chunk_rows(chunk: int | None, r: int, itemsize: int) -> int:
 
 
 PRECISIONS = ("auto", "working", "float64")
-#: Kernels of :func:`fast_attention`: ``"fused"`` (:mod:`dit_lib.native`, CPU float32) or ``"torch"`` (blocked products).
+#: Kernels of :func:`fast_attention`: ``"fused"`` (:mod:`dit_lib.native`, CPU) or ``"torch"`` (blocked products).
 KERNELS = ("auto", "fused", "torch")
 
 
@@ -445,10 +445,6 @@ def _use_fused(kernel: str, dt: torch.dtype, Q: torch.Tensor, K: torch.Tensor, V
     why = None
     if Q.device.type != "cpu":
         why = f"they run on the CPU, and Q is on {Q.device}"
-    elif dt != torch.float32:
-        why = f"they compute in float32, and this call computes in {str(dt).replace('torch.', '')}"
-    elif torch.is_grad_enabled() and any(t.requires_grad for t in (Q, K, V)):
-        why = "they have no backward pass, and an input requires grad"
     elif not native.available():
         why = f"they could not be built here ({native.unavailable_reason()})"
     if why and kernel == "fused":
@@ -463,14 +459,14 @@ def _steps_array(d: int, degree: int) -> np.ndarray:
 
 def _fused_attention(Qs: torch.Tensor, Ks: torch.Tensor, V1: torch.Tensor, c: torch.Tensor,
                      degree: int) -> torch.Tensor:
-    """``mono(Qs) diag(c) mono(Ks)^T V1`` in float64 by the fused kernels, head by head (scaled float32 inputs)."""
+    """``mono(Qs) diag(c) mono(Ks)^T V1`` in float64 by the fused kernels, head by head (scaled inputs in the working precision)."""
     steps, r = _steps_array(Qs.shape[-1], degree), c.shape[0]
     lead = Qs.shape[:-2]
     Qf, Kf, Vf = (t.reshape((-1,) + t.shape[-2:]) for t in (Qs, Ks, V1.expand(lead + V1.shape[-2:])))
     out = torch.empty(Qf.shape[:-1] + (V1.shape[-1],), dtype=torch.float64)
     for h in range(Qf.shape[0]):
         M = native._keys_times_values(Kf[h], Vf[h], steps, r, SUM_GROUP)
-        out[h] = native._queries_times_matrix(Qf[h], (M * c[:, None]).float(), steps, SUM_GROUP)
+        out[h] = native._queries_times_matrix(Qf[h], (M * c[:, None]).to(Qs.dtype), steps, SUM_GROUP)
     return out.reshape(lead + out.shape[-2:])
 
 
@@ -562,11 +558,13 @@ def fast_attention(Q: torch.Tensor, K: torch.Tensor, V: torch.Tensor, degree: in
 
     **Kernel.** ``kernel="fused"`` runs the fused CPU kernels of :mod:`dit_lib.native`: features of a few keys (or 16
     queries) are generated in cache and multiplied at once, so the ``L x r`` blocks are never written to memory (the
-    plain products are memory-bound: each feature is used only ``d_v + 1`` times). They apply on the CPU, in float32,
-    without autograd, where a C compiler could build them; otherwise ``"fused"`` raises ``ValueError``. ``"torch"``
-    runs torch products on blocks of ``chunk`` rows (any device and dtype). ``"auto"`` (default) takes ``"fused"``
-    where it applies. Both follow the arithmetic the rounding analysis describes (same recipe for the monomials,
-    float32 sums of at most ``SUM_GROUP`` terms, float64 partial sums), so the bound covers either;
+    plain products are memory-bound: each feature is used only ``d_v + 1`` times). They apply on the CPU, in float32
+    or float64, where a C compiler could build them; otherwise ``"fused"`` raises ``ValueError``.
+    ``"torch"`` runs torch products on blocks of ``chunk`` rows (any device). Neither has a backward pass: inputs that
+    require grad are refused (``ValueError``); :class:`dit_lib.efficient.PolynomialAttention` is the differentiable
+    version. ``"auto"`` (default) takes ``"fused"``
+    where it applies. Both follow the arithmetic the rounding analysis describes (same recipe for the monomials, sums
+    of at most ``SUM_GROUP`` terms in the working precision, float64 partial sums), so the bound covers either;
     ``info["kernel"]`` says which ran.
 
     **Guard.** If ``eps >= max_rel_error``, ``eps + rho >= 1`` (nothing certified), some computed row sum is
@@ -605,6 +603,9 @@ def fast_attention(Q: torch.Tensor, K: torch.Tensor, V: torch.Tensor, degree: in
         Shape ``(..., L_q, d_v)``.
     """
     check_attention_inputs(Q, K, V)
+    if torch.is_grad_enabled() and any(t.requires_grad for t in (Q, K, V)):
+        raise ValueError("Q, K, V: fast_attention has no backward pass, and an input requires grad; call it under "
+                         "torch.no_grad() or use dit_lib.efficient.PolynomialAttention (differentiable, chapter 6)")
     return_info = check_bool("return_info", return_info)
     check_choice("on_cancel", on_cancel, ("raise", "warn"))
     check_choice("precision", precision, PRECISIONS)

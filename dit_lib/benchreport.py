@@ -372,8 +372,9 @@ def records_markdown(result: BenchResult) -> str:
 
 def headline_markdown(result: BenchResult, rule: str = "guaranteed") -> str | None:
     """The attention benchmark's headline: the polynomial method at one degree rule (default the guaranteed degree) at
-    ``B = 1``, per ``L``: time, measured error, certified bound, SDPA time (measured or extrapolated), speed-up and the
-    ratio to its own two dense products. Benchmarks page and README. ``None`` when the file has no such records.
+    ``B = 1``, per ``L``: the kernel that ran, time, measured error, certified bound, SDPA time (measured or
+    extrapolated), speed-up, the ratio to its own two dense products on prebuilt features and, where the fused kernels
+    ran, the ratio to the same call on the torch kernel. Benchmarks page and README. ``None`` when the file has no such records.
     """
     if not isinstance(result, BenchResult):
         raise TypeError(f"result must be a BenchResult (from load_result), got {type(result).__name__}")
@@ -384,15 +385,15 @@ def headline_markdown(result: BenchResult, rule: str = "guaranteed") -> str | No
     if not poly:
         return None
     base = {r["L"]: r for r in result.records if r["method"] == result.baseline and float(r["B"]) == B}
-    lines = ["| L | degree (rank) | seconds | max error | certified bound | computed in | SDPA seconds | speed-up | "
-             "time / two dense products |", "|" + "---|" * 9]
+    lines = ["| L | degree (rank) | kernel | seconds | max error | certified bound | computed in | SDPA seconds | "
+             "speed-up | time / two dense products | time / torch kernel |", "|" + "---|" * 11]
     for r in poly:
         sd = base.get(r["L"])
         sd_text = "–" if sd is None else f"{sd['seconds']:.3g}" + (" (extrapolated)" if sd.get("extrapolated") else "")
-        lines.append(f"| {r['L']} | {r['degree']} ({r['rank']}) | {r['seconds']:.4f} | "
+        lines.append(f"| {r['L']} | {r['degree']} ({r['rank']}) | {r.get('kernel', '–')} | {r['seconds']:.4f} | "
                      f"{_fmt(r.get('max_abs_error'), '.1e')} | {_fmt(r.get('error_bound'), '.1e')} | "
                      f"{r.get('compute_dtype', '–')} | {sd_text} | {_fmt(_speedup(result, r), '.1f')} | "
-                     f"{_fmt(r.get('ratio_to_matmuls'), '.2f')} |")
+                     f"{_fmt(r.get('ratio_to_matmuls'), '.2f')} | {_fmt(r.get('ratio_to_torch_kernel'), '.2f')} |")
     return "\n".join(lines)
 
 

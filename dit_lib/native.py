@@ -5,9 +5,10 @@ only ``d_v + 1`` columns: every feature is used ``d_v + 1`` times, so written to
 feature blocks make the method memory-bound. These kernels generate the features of a few keys (or 16 queries) in
 cache and multiply them at once, so no feature matrix is ever written to memory.
 
-Arithmetic: the same recipe for the monomials (:func:`dit_lib.attention.monomial_exponents`), every float32 sum of at
-most ``group`` terms (:data:`dit_lib.polynomial.SUM_GROUP`) with partial sums added in float64, products possibly fused
-(one rounding instead of two), no reassociation. The rounding analysis of
+Arithmetic, in the working precision (float32 or float64, one build of the kernels for each): the same recipe for the
+monomials (:func:`dit_lib.attention.monomial_exponents`), every sum of at most ``group`` terms
+(:data:`dit_lib.polynomial.SUM_GROUP`) with partial sums added in float64, products possibly fused (one rounding instead
+of two), no reassociation. The rounding analysis of
 :func:`dit_lib.polynomial.accumulation_length` therefore covers both these kernels and the plain torch path.
 
 The shared library is built with the system C compiler (``$CC``, else ``cc``, ``gcc`` or ``clang``; flags
@@ -34,9 +35,11 @@ import torch
 __all__ = ["FLAGS", "LANES", "KEY_TILE", "available", "unavailable_reason", "cache_dir"]
 
 SOURCE = Path(__file__).with_name("_native") / "polyattn.c"
+#: Every file the build reads (their bytes enter the build's name).
+SOURCES = (SOURCE, SOURCE.with_name("polyattn_kernels.h"))
 #: Compiler flags. No ``-ffast-math``: the kernels' summation order is the one the rounding analysis describes.
 FLAGS = ("-O3", "-march=native", "-std=gnu11", "-shared", "-fPIC")
-#: Queries per tile of the query kernel (``W`` in the C source); query chunks of the threads are multiples of it.
+#: Query chunks of the threads are multiples of this (a multiple of the query tile ``W``: 16 in float32, 8 in float64).
 LANES = 16
 #: Keys per cache tile of the key kernel (their features, ``rank`` floats each, stay in the L2 cache).
 KEY_TILE = 64
@@ -70,8 +73,8 @@ def _build() -> ctypes.CDLL:
     if cc is None:
         raise RuntimeError("no C compiler found ($CC, cc, gcc or clang)")
     version = subprocess.run([cc, "--version"], capture_output=True, text=True, timeout=30).stdout
-    key = hashlib.sha256(b"\0".join([SOURCE.read_bytes(), " ".join(FLAGS).encode(), version.encode(),
-                                     _cpu_id().encode()])).hexdigest()[:16]
+    key = hashlib.sha256(b"\0".join([*(f.read_bytes() for f in SOURCES), " ".join(FLAGS).encode(),
+                                     version.encode(), _cpu_id().encode()])).hexdigest()[:16]
     folder = cache_dir()
     path = folder / f"polyattn-{key}.so"
     if not path.exists():
@@ -88,10 +91,14 @@ def _build() -> ctypes.CDLL:
                 os.unlink(tmp)
     lib = ctypes.CDLL(str(path))
     P, I, I64 = ctypes.c_void_p, ctypes.c_int, ctypes.c_int64
-    lib.keys_kernel.argtypes = [P, P, I64, I, I, P, I, I, I, I, P]
-    lib.queries_kernel.argtypes = [P, I64, I, P, I, P, I, I, I, P, I64]
-    lib.keys_kernel.restype = lib.queries_kernel.restype = I
+    for sfx in ("f32", "f64"):
+        getattr(lib, f"keys_kernel_{sfx}").argtypes = [P, P, I64, I, I, P, I, I, I, I, P]
+        getattr(lib, f"queries_kernel_{sfx}").argtypes = [P, I64, I, P, I, P, I, I, I, P, I64]
+        getattr(lib, f"keys_kernel_{sfx}").restype = getattr(lib, f"queries_kernel_{sfx}").restype = I
     return lib
+
+
+_SUFFIX = {torch.float32: "f32", torch.float64: "f64"}
 
 
 def _lib() -> ctypes.CDLL | None:
@@ -146,12 +153,12 @@ def _steps(steps: np.ndarray) -> np.ndarray:
 
 def _keys_times_values(X: torch.Tensor, V1: torch.Tensor, steps: np.ndarray, rank: int, group: int) -> torch.Tensor:
     """``mono(X)^T V1`` in float64, ``(rank, c)``, for one head (internal: :func:`~dit_lib.attention.fast_attention`
-    has checked every argument): ``X`` ``(n, d)`` and ``V1`` ``(n, c)``, float32.
+    has checked every argument): ``X`` ``(n, d)`` and ``V1`` ``(n, c)``, float32 or float64 (the working precision).
 
     ``steps`` is the recipe of :func:`dit_lib.attention._layout` (rows ``(i, src, dst, count, degree)``). Keys are
-    summed in float32 in groups of ``group`` (the same groups whatever the number of threads), groups in float64.
+    summed in the working precision in groups of ``group`` (the same groups whatever the number of threads), groups in float64.
     """
-    lib = _lib()
+    kernel = getattr(_lib(), f"keys_kernel_{_SUFFIX[X.dtype]}")
     X, V1 = X.contiguous(), V1.contiguous()
     n, d = X.shape
     c = V1.shape[1]
@@ -160,7 +167,7 @@ def _keys_times_values(X: torch.Tensor, V1: torch.Tensor, steps: np.ndarray, ran
     parts = torch.zeros((len(ranges), c, rank), dtype=torch.float64)
 
     def task(j: int, a: int, b: int):
-        return lambda: lib.keys_kernel(X[a].data_ptr(), V1[a].data_ptr(), b - a, d, c, st.ctypes.data, len(st),
+        return lambda: kernel(X[a].data_ptr(), V1[a].data_ptr(), b - a, d, c, st.ctypes.data, len(st),
                                        rank, group, KEY_TILE, parts[j].data_ptr())
 
     _run_parts([task(j, a, b) for j, (a, b) in enumerate(ranges)])
@@ -170,11 +177,11 @@ def _keys_times_values(X: torch.Tensor, V1: torch.Tensor, steps: np.ndarray, ran
 def _queries_times_matrix(X: torch.Tensor, M: torch.Tensor, steps: np.ndarray, group: int) -> torch.Tensor:
     """``mono(X) M`` in float64, ``(n, c)``, for one head (internal, as :func:`_keys_times_values`).
 
-    ``X`` ``(n, d)`` and ``M`` ``(rank, c)``, float32.
+    ``X`` ``(n, d)`` and ``M`` ``(rank, c)``, float32 or float64 (the working precision, the same for both).
 
-    Each output entry is a float32 sum over groups of ``group`` features, the groups added in float64.
+    Each output entry is a sum in the working precision over groups of ``group`` features, the groups added in float64.
     """
-    lib = _lib()
+    kernel = getattr(_lib(), f"queries_kernel_{_SUFFIX[X.dtype]}")
     X, M = X.contiguous(), M.contiguous()
     n, d = X.shape
     rank, c = M.shape
@@ -182,7 +189,7 @@ def _queries_times_matrix(X: torch.Tensor, M: torch.Tensor, steps: np.ndarray, g
     out = torch.empty((c, n), dtype=torch.float64)
 
     def task(a: int, b: int):
-        return lambda: lib.queries_kernel(X[a].data_ptr(), b - a, d, M.data_ptr(), c, st.ctypes.data, len(st), rank,
+        return lambda: kernel(X[a].data_ptr(), b - a, d, M.data_ptr(), c, st.ctypes.data, len(st), rank,
                                           group, out[:, a].data_ptr(), n)
 
     _run_parts([task(a, b) for a, b in _splits(n, torch.get_num_threads(), LANES)])

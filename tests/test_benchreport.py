@@ -176,7 +176,7 @@ def test_scale_records_extrapolated_baseline_is_dashed_and_headlined(tmp_path):
                      max_abs_error=None, extrapolated=True, part="scale"))
     recs.append(dict(L=16384, d=4, B=1.0, method="poly", degree=4, rank=70, seconds=0.16, max_abs_error=1e-6,
                      error_bound=5e-4, compute_dtype="float32", degree_rule="guaranteed", part="scale",
-                     speedup_vs_sdpa=0.64 * 16 / 0.16))
+                     speedup_vs_sdpa=0.64 * 16 / 0.16, kernel="fused", ratio_to_torch_kernel=0.25))
     recs.append(dict(L=4096, d=4, B=1.0, method="poly", degree=2, rank=15, seconds=0.01, max_abs_error=8e-4,
                      degree_rule="oracle", oracle=True))
     _write(tmp_path, "attention", recs)
@@ -189,6 +189,7 @@ def test_scale_records_extrapolated_baseline_is_dashed_and_headlined(tmp_path):
     head = br.headline_markdown(res).splitlines()
     assert len(head) == 2 + 3 and "10.2 (extrapolated)" in head[-1] and "| 64.0 |" in head[-1]
     assert "5.0e-04" in head[-1] and br.headline_markdown(res, "a_priori_cs") is None
+    assert "| fused |" in head[-1] and head[-1].endswith("| 0.25 |") and head[2].endswith("| – |")
     assert "(extrapolated)" in br.records_markdown(res)
 
 

@@ -1025,8 +1025,7 @@ CASES: dict[str, list[_Spec]] = {
         choices("on_cancel", lambda v: attention.fast_attention(F.Q, F.K, F.V, 3, on_cancel=v)),
         choices("precision", lambda v: attention.fast_attention(F.Q, F.K, F.V, 3, precision=v)),
         choices("kernel", lambda v: attention.fast_attention(F.Q, F.K, F.V, 3, kernel=v)),
-        bad("kernel", lambda v: attention.fast_attention(F.Q.double(), F.K.double(), F.V.double(), 3, kernel=v),
-            "fused"),                                                    # the fused kernels compute in float32
+        bad("Q", lambda v: attention.fast_attention(v, F.K, F.V, 3), F.Q.clone().requires_grad_(True)),  # no backward
         bad("return_info", lambda v: attention.fast_attention(F.Q, F.K, F.V, 3, return_info=v), "yes", None),
         huge("degree", lambda v: attention.fast_attention(torch.zeros(4096, 64), torch.zeros(4096, 64),
                                                           torch.zeros(4096, 1), v), 12),

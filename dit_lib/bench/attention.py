@@ -21,7 +21,9 @@ Performer gets the same number of features ``r``.
 Parts:
 
 1. the main table at ``B = 1`` over ``L`` (with, for ``poly``, the time of the two dense products
-   ``U2^T [V, 1]`` and ``U1 (.)`` on prebuilt features and the ratio ``poly / products``);
+   ``U2^T [V, 1]`` and ``U1 (.)`` on prebuilt features and the ratio ``poly / products``; where the fused kernels of
+   :mod:`dit_lib.native` ran (``"kernel": "fused"``), also the time of the same call on the torch kernel,
+   ``torch_kernel_seconds``);
 2. a sweep over ``B`` per ``L`` that locates the crossover ``B`` where the polynomial method stops beating
    SDPA (SDPA's time does not depend on the entries, so it is measured once per ``L``; the sweep stops at
    the first ``B`` where ``poly`` is slower, or where its features would not fit in memory);
@@ -108,7 +110,8 @@ def _poly_record(base: dict, Q, K, V, g: int, rule: str, ref, rows, **kw) -> tup
     rec = {**base, "method": "poly", "degree": g, "rank": att.feature_rank(Q.shape[-1], g), "seconds": t,
            "max_abs_error": _error(out, ref, rows), "degree_rule": rule, "error_bound": info["error_bound"],
            "approx_bound": info["approx_bound"], "rounding_bound": info["rounding_bound"],
-           "compute_dtype": info["compute_dtype"], "logit_bound": info["logit_bound"], "tol": kw.get("tol")}
+           "compute_dtype": info["compute_dtype"], "logit_bound": info["logit_bound"], "tol": kw.get("tol"),
+           "kernel": info["kernel"]}
     return rec, out
 
 
@@ -159,6 +162,9 @@ def _measure(L: int, d: int, B: float, methods: tuple[str, ...], *, seed: int, d
             if main:
                 tm = _matmul_seconds(Q, K, V, g)
                 rec.update(matmul_seconds=tm, ratio_to_matmuls=rec["seconds"] / tm)
+                if rec["kernel"] == "fused":     # the same call on the torch kernel (blocked products), for comparison
+                    tt, _ = _timeit(lambda: att.fast_attention(Q, K, V, g, kernel="torch", **kw))
+                    rec.update(torch_kernel_seconds=tt, ratio_to_torch_kernel=rec["seconds"] / tt)
             recs.append(rec)
             if "performer" in methods:
                 t, out = _timeit(lambda: att.performer_attention(Q, K, V, r, seed=seed))
