@@ -459,14 +459,13 @@ def _steps_array(d: int, degree: int) -> np.ndarray:
 
 def _fused_attention(Qs: torch.Tensor, Ks: torch.Tensor, V1: torch.Tensor, c: torch.Tensor,
                      degree: int) -> torch.Tensor:
-    """``mono(Qs) diag(c) mono(Ks)^T V1`` in float64 by the fused kernels, head by head (scaled inputs in the working precision)."""
+    """``mono(Qs) diag(c) mono(Ks)^T V1`` in float64 by the fused kernels, every head in one call per thread (scaled
+    inputs in the working precision)."""
     steps, r = _steps_array(Qs.shape[-1], degree), c.shape[0]
     lead = Qs.shape[:-2]
     Qf, Kf, Vf = (t.reshape((-1,) + t.shape[-2:]) for t in (Qs, Ks, V1.expand(lead + V1.shape[-2:])))
-    out = torch.empty(Qf.shape[:-1] + (V1.shape[-1],), dtype=torch.float64)
-    for h in range(Qf.shape[0]):
-        M = native._keys_times_values(Kf[h], Vf[h], steps, r, SUM_GROUP)
-        out[h] = native._queries_times_matrix(Qf[h], (M * c[:, None]).to(Qs.dtype), steps, SUM_GROUP)
+    M = native._keys_times_values(Kf, Vf, steps, r, SUM_GROUP)
+    out = native._queries_times_matrix(Qf, (M * c[:, None]).to(Qs.dtype), steps, SUM_GROUP)
     return out.reshape(lead + out.shape[-2:])
 
 
@@ -536,10 +535,10 @@ def fast_attention(Q: torch.Tensor, K: torch.Tensor, V: torch.Tensor, degree: in
     """Almost-linear attention by the polynomial method (Prop 4.2, algorithm of [AS23]). Chapter 4.
 
     Computes ``(U1 (U2^T [V, 1]))`` and divides by the last column, with ``U1, U2`` the features of
-    :func:`exp_feature_maps`, batched over all leading axes (heads) and in cache-sized blocks of ``chunk`` rows, on
-    the device of ``Q``. The coefficients ``c_alpha`` are folded into the small ``r x (d_v+1)`` matrix
-    ``U2^T [V, 1]``, so the ``L x r`` blocks are plain monomials; time ``O(L r (d + d_v))``. The result has the dtype
-    of ``Q``.
+    :func:`exp_feature_maps`, batched over all leading axes (heads), on the device of ``Q``, never storing the
+    ``L x r`` feature matrices (see **Kernel**). The coefficients ``c_alpha`` are folded into the small
+    ``r x (d_v+1)`` matrix ``U2^T [V, 1]``, so the features are plain monomials; time ``O(L r (d + d_v))``. The result
+    has the dtype of ``Q``.
 
     **The certified bound** (``info["error_bound"]``) bounds the error of what is returned, in its dtype:
 

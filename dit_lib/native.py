@@ -92,9 +92,9 @@ def _build() -> ctypes.CDLL:
     lib = ctypes.CDLL(str(path))
     P, I, I64 = ctypes.c_void_p, ctypes.c_int, ctypes.c_int64
     for sfx in ("f32", "f64"):
-        getattr(lib, f"keys_kernel_{sfx}").argtypes = [P, P, I64, I, I, P, I, I, I, I, P]
-        getattr(lib, f"queries_kernel_{sfx}").argtypes = [P, I64, I, P, I, P, I, I, I, P, I64]
-        getattr(lib, f"keys_kernel_{sfx}").restype = getattr(lib, f"queries_kernel_{sfx}").restype = I
+        getattr(lib, f"keys_batch_{sfx}").argtypes = [P, P, I64, I64, I, I, P, I, I, I, I, P, I64, I64, I64]
+        getattr(lib, f"queries_batch_{sfx}").argtypes = [P, I64, I64, I, P, I, P, I, I, I, P, I64, I64, I64, I64]
+        getattr(lib, f"keys_batch_{sfx}").restype = getattr(lib, f"queries_batch_{sfx}").restype = I
     return lib
 
 
@@ -130,6 +130,8 @@ def unavailable_reason() -> str | None:
 def _run_parts(tasks: list) -> None:
     """Run the kernel calls (ctypes releases the GIL), on up to ``torch.get_num_threads()`` threads."""
     global _pool
+    if not tasks:
+        return
     if len(tasks) == 1:
         codes = [tasks[0]()]
     else:
@@ -151,46 +153,58 @@ def _steps(steps: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.asarray(steps)[:, :4], dtype=np.int32)
 
 
+def _work(heads: int, n: int, align: int) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+    """Head ranges and row ranges for the threads: whole heads per thread when there are enough heads, else each
+    head's rows split (at multiples of ``align``) so that every thread has work."""
+    threads = max(1, torch.get_num_threads())
+    if heads >= threads:
+        return _splits(heads, threads, 1), [(0, n)]
+    return [(h, h + 1) for h in range(heads)], _splits(n, max(1, threads // heads), align)
+
+
 def _keys_times_values(X: torch.Tensor, V1: torch.Tensor, steps: np.ndarray, rank: int, group: int) -> torch.Tensor:
-    """``mono(X)^T V1`` in float64, ``(rank, c)``, for one head (internal: :func:`~dit_lib.attention.fast_attention`
-    has checked every argument): ``X`` ``(n, d)`` and ``V1`` ``(n, c)``, float32 or float64 (the working precision).
+    """``mono(X)^T V1`` in float64, ``(H, rank, c)``, per head (internal: :func:`~dit_lib.attention.fast_attention`
+    has checked every argument): ``X`` ``(H, n, d)`` and ``V1`` ``(H, n, c)``, float32 or float64 (the working
+    precision).
 
     ``steps`` is the recipe of :func:`dit_lib.attention._layout` (rows ``(i, src, dst, count, degree)``). Keys are
-    summed in the working precision in groups of ``group`` (the same groups whatever the number of threads), groups in float64.
+    summed in the working precision in groups of ``group`` (the same groups whatever the number of threads), groups
+    in float64.
     """
-    kernel = getattr(_lib(), f"keys_kernel_{_SUFFIX[X.dtype]}")
+    kernel = getattr(_lib(), f"keys_batch_{_SUFFIX[X.dtype]}")
     X, V1 = X.contiguous(), V1.contiguous()
-    n, d = X.shape
-    c = V1.shape[1]
+    H, n, d = X.shape
+    c = V1.shape[2]
     st = _steps(steps)
-    ranges = _splits(n, torch.get_num_threads(), group)
-    parts = torch.zeros((len(ranges), c, rank), dtype=torch.float64)
+    heads, rows = _work(H, n, group)
+    parts = torch.zeros((H, len(rows), c, rank), dtype=torch.float64)
 
-    def task(j: int, a: int, b: int):
-        return lambda: kernel(X[a].data_ptr(), V1[a].data_ptr(), b - a, d, c, st.ctypes.data, len(st),
-                                       rank, group, KEY_TILE, parts[j].data_ptr())
+    def task(h0: int, h1: int, j: int, a: int, b: int):
+        return lambda: kernel(X[h0, a].data_ptr(), V1[h0, a].data_ptr(), h1 - h0, b - a, d, c, st.ctypes.data,
+                              len(st), rank, group, KEY_TILE, parts[h0, j].data_ptr(), n * d, n * c,
+                              len(rows) * c * rank)
 
-    _run_parts([task(j, a, b) for j, (a, b) in enumerate(ranges)])
-    return parts.sum(0).T
+    _run_parts([task(h0, h1, j, a, b) for h0, h1 in heads for j, (a, b) in enumerate(rows) if b > a])
+    return parts.sum(1).transpose(-1, -2)
 
 
 def _queries_times_matrix(X: torch.Tensor, M: torch.Tensor, steps: np.ndarray, group: int) -> torch.Tensor:
-    """``mono(X) M`` in float64, ``(n, c)``, for one head (internal, as :func:`_keys_times_values`).
+    """``mono(X) M`` in float64, ``(H, n, c)``, per head (internal, as :func:`_keys_times_values`).
 
-    ``X`` ``(n, d)`` and ``M`` ``(rank, c)``, float32 or float64 (the working precision, the same for both).
-
+    ``X`` ``(H, n, d)`` and ``M`` ``(H, rank, c)``, float32 or float64 (the working precision, the same for both).
     Each output entry is a sum in the working precision over groups of ``group`` features, the groups added in float64.
     """
-    kernel = getattr(_lib(), f"queries_kernel_{_SUFFIX[X.dtype]}")
+    kernel = getattr(_lib(), f"queries_batch_{_SUFFIX[X.dtype]}")
     X, M = X.contiguous(), M.contiguous()
-    n, d = X.shape
-    rank, c = M.shape
+    H, n, d = X.shape
+    rank, c = M.shape[1:]
     st = _steps(steps)
-    out = torch.empty((c, n), dtype=torch.float64)
+    out = torch.empty((H, c, n), dtype=torch.float64)
+    heads, rows = _work(H, n, LANES)
 
-    def task(a: int, b: int):
-        return lambda: kernel(X[a].data_ptr(), b - a, d, M.data_ptr(), c, st.ctypes.data, len(st), rank,
-                                          group, out[:, a].data_ptr(), n)
+    def task(h0: int, h1: int, a: int, b: int):
+        return lambda: kernel(X[h0, a].data_ptr(), h1 - h0, b - a, d, M[h0].data_ptr(), c, st.ctypes.data, len(st),
+                              rank, group, out[h0, :, a].data_ptr(), n, n * d, rank * c, c * n)
 
-    _run_parts([task(a, b) for a, b in _splits(n, torch.get_num_threads(), LANES)])
-    return out.T
+    _run_parts([task(h0, h1, a, b) for h0, h1 in heads for a, b in rows if b > a])
+    return out.transpose(-1, -2)

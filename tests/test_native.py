@@ -37,6 +37,7 @@ def _instance(lead, Lq, Lk, d, dv, B=1.0, seed=0):
     ((), 17, 300, 3, 2, 1),              # lengths off every tile (16 queries, 64 keys, 256-key groups)
     ((2,), 513, 257, 4, 15, 4),          # d_v + 1 = 16: one full column tile
     ((2, 3), 40, 1000, 2, 20, 6),        # d_v + 1 = 21: a full tile and a partial one
+    ((64, 4), 9, 9, 3, 3, 4),            # many small heads (a sampler's batch): whole heads per thread
     ((), 700, 777, 8, 8, 5),             # the benchmark's shape, short
 ])
 def test_fused_kernels_match_the_torch_kernel(lead, Lq, Lk, d, dv, g, dtype):
@@ -65,21 +66,21 @@ def test_fused_key_and_query_products_against_float64_features():
     V1 = torch.rand(n, 7, generator=gen) - 0.5
     steps, r = A._steps_array(d, g), A.feature_rank(d, g)
     phi = A.monomial_features(X.double(), g)                                   # (n, r), float64
-    M = N._keys_times_values(X, V1, steps, r, SUM_GROUP)
+    M = N._keys_times_values(X[None], V1[None], steps, r, SUM_GROUP)[0]
     torch.testing.assert_close(M, phi.T @ V1.double(), rtol=0, atol=SUM_GROUP * 2**-23 * 5)
     Mr = torch.rand(r, 7, generator=gen) - 0.5
-    out = N._queries_times_matrix(X, Mr, steps, SUM_GROUP)
+    out = N._queries_times_matrix(X[None], Mr[None], steps, SUM_GROUP)[0]
     torch.testing.assert_close(out, phi @ Mr.double(), rtol=0, atol=SUM_GROUP * 2**-23 * 5)
 
 
 @needs_native
 def test_fused_result_does_not_depend_on_the_thread_count():
     """Threads split keys at group boundaries, so only the float64 sum of the groups' partial sums can differ."""
-    Q, K, V = _instance((), 2000, 3000, 4, 3, seed=4)
+    Q, K, V = _instance((3,), 2000, 3000, 4, 3, seed=4)     # 3 heads: split by rows (2 threads), by heads (3, 4)
     old = torch.get_num_threads()
     try:
         outs = []
-        for t in (1, 2, 3):
+        for t in (1, 2, 3, 4):
             torch.set_num_threads(t)
             outs.append(A.fast_attention(Q, K, V, 4, kernel="fused", precision="working").double())
     finally:
@@ -145,7 +146,7 @@ def test_fused_sums_are_grouped_like_the_analysis_says():
     X = torch.zeros(n, 2)
     V1 = torch.ones(n, 1)
     V1[0, 0] = 2.0**24
-    M = N._keys_times_values(X, V1, A._steps_array(2, 1), 3, SUM_GROUP)
+    M = N._keys_times_values(X[None], V1[None], A._steps_array(2, 1), 3, SUM_GROUP)[0]
     exact = 2.0**24 + n - 1
     assert exact - float(M[0, 0]) <= SUM_GROUP            # a plain float32 sum would miss by n - 1
     assert math.isclose(float(M[1, 0]), 0.0)

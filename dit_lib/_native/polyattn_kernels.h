@@ -137,6 +137,29 @@ int N(queries_kernel)(const T *X, int64_t n, int d, const T *M, int C, const int
     return 0;
 }
 
+
+/* Batched over H heads (the leading axes of fast attention): head h reads X + h sx, V1 + h sv (or M + h sm) and writes
+ * MT + h st (or out + h so); strides in elements.  One call per thread keeps Python out of the loop over heads. */
+int N(keys_batch)(const T *X, const T *V1, int64_t H, int64_t n, int d, int C, const int32_t *steps, int nsteps,
+                  int r, int G, int S, double *MT, int64_t sx, int64_t sv, int64_t st)
+{
+    for (int64_t h = 0; h < H; h++) {
+        const int rc = N(keys_kernel)(X + h * sx, V1 + h * sv, n, d, C, steps, nsteps, r, G, S, MT + h * st);
+        if (rc) return rc;
+    }
+    return 0;
+}
+
+int N(queries_batch)(const T *X, int64_t H, int64_t n, int d, const T *M, int C, const int32_t *steps, int nsteps,
+                     int r, int G, double *out, int64_t ldo, int64_t sx, int64_t sm, int64_t so)
+{
+    for (int64_t h = 0; h < H; h++) {
+        const int rc = N(queries_kernel)(X + h * sx, n, d, M + h * sm, C, steps, nsteps, r, G, out + h * so, ldo);
+        if (rc) return rc;
+    }
+    return 0;
+}
+
 #undef N
 #undef VT
 #undef VD
