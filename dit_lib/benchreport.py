@@ -385,11 +385,11 @@ def headline_markdown(result: BenchResult, rule: str = "guaranteed") -> str | No
     if not poly:
         return None
     base = {r["L"]: r for r in result.records if r["method"] == result.baseline and float(r["B"]) == B}
-    lines = ["| L | degree (rank) | kernel | seconds | max error | certified bound | computed in | SDPA seconds | "
-             "speed-up | time / two dense products | time / torch kernel |", "|" + "---|" * 11]
+    lines = ["| L | g (rank) | kernel | seconds | max error | certified bound | dtype | SDPA seconds | speed-up | "
+             "÷ two dense products | ÷ torch kernel |", "|" + "---|" * 11]
     for r in poly:
         sd = base.get(r["L"])
-        sd_text = "–" if sd is None else f"{sd['seconds']:.3g}" + (" (extrapolated)" if sd.get("extrapolated") else "")
+        sd_text = "–" if sd is None else f"{sd['seconds']:.3g}" + (" (extrap.)" if sd.get("extrapolated") else "")
         lines.append(f"| {r['L']} | {r['degree']} ({r['rank']}) | {r.get('kernel', '–')} | {r['seconds']:.4f} | "
                      f"{_fmt(r.get('max_abs_error'), '.1e')} | {_fmt(r.get('error_bound'), '.1e')} | "
                      f"{r.get('compute_dtype', '–')} | {sd_text} | {_fmt(_speedup(result, r), '.1f')} | "
