@@ -372,9 +372,9 @@ def records_markdown(result: BenchResult) -> str:
 
 def headline_markdown(result: BenchResult, rule: str = "guaranteed") -> str | None:
     """The attention benchmark's headline: the polynomial method at one degree rule (default the guaranteed degree) at
-    ``B = 1``, per ``L``: the kernel that ran, time, measured error, certified bound, SDPA time (measured or
-    extrapolated), speed-up, the ratio to its own two dense products on prebuilt features and, where the fused kernels
-    ran, the ratio to the same call on the torch kernel. Benchmarks page and README. ``None`` when the file has no such records.
+    ``B = 1``, per ``L``: time, SDPA time (measured or extrapolated), speed-up, measured error, certified bound, the
+    ratio to its own two dense products on prebuilt features and, where the fused kernels ran, the ratio to the same
+    call on the torch kernel; then a line naming the kernel and precision that ran. Benchmarks page and README. ``None`` when the file has no such records.
     """
     if not isinstance(result, BenchResult):
         raise TypeError(f"result must be a BenchResult (from load_result), got {type(result).__name__}")
@@ -385,16 +385,25 @@ def headline_markdown(result: BenchResult, rule: str = "guaranteed") -> str | No
     if not poly:
         return None
     base = {r["L"]: r for r in result.records if r["method"] == result.baseline and float(r["B"]) == B}
-    lines = ["| L | g (rank) | kernel | seconds | max error | certified bound | dtype | SDPA seconds | speed-up | "
-             "÷ two dense products | ÷ torch kernel |", "|" + "---|" * 11]
+    lines = ["| L | g (rank) | seconds | SDPA seconds | speed-up | max error | certified bound | ÷ two dense products | "
+             "÷ torch kernel |", "|" + "---|" * 9]
+    runs: dict[str, list[int]] = {}
     for r in poly:
         sd = base.get(r["L"])
         sd_text = "–" if sd is None else f"{sd['seconds']:.3g}" + (" (extrap.)" if sd.get("extrapolated") else "")
-        lines.append(f"| {r['L']} | {r['degree']} ({r['rank']}) | {r.get('kernel', '–')} | {r['seconds']:.4f} | "
-                     f"{_fmt(r.get('max_abs_error'), '.1e')} | {_fmt(r.get('error_bound'), '.1e')} | "
-                     f"{r.get('compute_dtype', '–')} | {sd_text} | {_fmt(_speedup(result, r), '.1f')} | "
-                     f"{_fmt(r.get('ratio_to_matmuls'), '.2f')} | {_fmt(r.get('ratio_to_torch_kernel'), '.2f')} |")
-    return "\n".join(lines)
+        lines.append(f"| {r['L']} | {r['degree']} ({r['rank']}) | {r['seconds']:.4f} | {sd_text} | "
+                     f"{_fmt(_speedup(result, r), '.1f')} | {_sci(r.get('max_abs_error'))} | "
+                     f"{_sci(r.get('error_bound'))} | {_fmt(r.get('ratio_to_matmuls'), '.2f')} | "
+                     f"{_fmt(r.get('ratio_to_torch_kernel'), '.2f')} |")
+        runs.setdefault(f"{r.get('kernel', 'unrecorded')} kernel, {r.get('compute_dtype', 'unrecorded')}", []).append(
+            r["L"])
+    ran = "; ".join(k if len(runs) == 1 else f"{k} (L = {', '.join(map(str, v))})" for k, v in runs.items())
+    return "\n".join(lines) + f"\n\nComputed on: {ran}."
+
+
+def _sci(v: Any) -> str:
+    """``6.4e-7`` rather than ``6.4e-07`` (narrow table columns)."""
+    return "–" if v is None else format(v, ".1e").replace("e-0", "e-").replace("e+0", "e+")
 
 
 def crossover_markdown(result: BenchResult) -> str | None:
