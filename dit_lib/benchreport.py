@@ -402,8 +402,8 @@ def headline_markdown(result: BenchResult, rule: str = "guaranteed") -> str | No
 
 
 def _sci(v: Any) -> str:
-    """``6.4e-7`` rather than ``6.4e-07`` (narrow table columns)."""
-    return "–" if v is None else format(v, ".1e").replace("e-0", "e-").replace("e+0", "e+")
+    """``6.4e-7`` rather than ``6.4e-07``, its hyphen non-breaking (U+2011): narrow table columns never split it."""
+    return "–" if v is None else format(v, ".1e").replace("e-0", "e-").replace("e+0", "e+").replace("-", "\u2011")
 
 
 def crossover_markdown(result: BenchResult) -> str | None:

@@ -188,7 +188,7 @@ def test_scale_records_extrapolated_baseline_is_dashed_and_headlined(tmp_path):
     assert "poly, g=2 (r=15) [oracle degree, picked after measuring]" in time
     head = br.headline_markdown(res).splitlines()
     assert len(head) == 2 + 3 + 2 and "10.2 (extrap.)" in head[-3] and "| 64.0 |" in head[-3]
-    assert "5.0e-4" in head[-3] and br.headline_markdown(res, "a_priori_cs") is None
+    assert "5.0e\u20114" in head[-3] and br.headline_markdown(res, "a_priori_cs") is None
     assert head[-3].endswith("| 0.25 |") and head[2].endswith("| – |")
     assert head[-1] == "Computed on: unrecorded kernel, unrecorded (L = 1024, 4096); fused kernel, float32 (L = 16384)."
     assert "(extrapolated)" in br.records_markdown(res)
