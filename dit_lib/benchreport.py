@@ -385,7 +385,7 @@ def headline_markdown(result: BenchResult, rule: str = "guaranteed") -> str | No
     if not poly:
         return None
     base = {r["L"]: r for r in result.records if r["method"] == result.baseline and float(r["B"]) == B}
-    lines = ["| L | g (rank) | seconds | SDPA seconds | speed-up | max error | certified bound | ÷ dense products | "
+    lines = ["| L | g (rank) | seconds | SDPA seconds | speed-up | max error | certified | ÷ dense products | "
              "÷ torch kernel |", "|" + "---|" * 9]
     runs: dict[str, list[int]] = {}
     for r in poly:
