@@ -372,7 +372,7 @@ def records_markdown(result: BenchResult) -> str:
 
 def headline_markdown(result: BenchResult, rule: str = "guaranteed") -> str | None:
     """The attention benchmark's headline: the polynomial method at one degree rule (default the guaranteed degree) at
-    ``B = 1``, per ``L``: time, SDPA time (measured or extrapolated), speed-up, measured error, certified bound, the
+    ``B = 1``, per ``L``: the degree and rank (a column only where they differ), time, SDPA time (measured or extrapolated), speed-up, measured error, certified bound, the
     ratio to its own two dense products on prebuilt features and, where the fused kernels ran, the ratio to the same
     call on the torch kernel; then a line naming the kernel and precision that ran. Benchmarks page and README. ``None`` when the file has no such records.
     """
@@ -385,20 +385,22 @@ def headline_markdown(result: BenchResult, rule: str = "guaranteed") -> str | No
     if not poly:
         return None
     base = {r["L"]: r for r in result.records if r["method"] == result.baseline and float(r["B"]) == B}
-    lines = ["| L | g (rank) | seconds | SDPA seconds | speed-up | max error | certified | ÷ dense products | "
-             "÷ torch kernel |", "|" + "---|" * 9]
+    same_g = len({r["degree"] for r in poly}) == 1         # one degree at every L: say it once, under the table
+    lines = ["| L |" + ("" if same_g else " g (rank) |") + " seconds | SDPA seconds | speed-up | max error | certified |"
+             " ÷ dense products | ÷ torch kernel |", "|" + "---|" * (8 if same_g else 9)]
     runs: dict[str, list[int]] = {}
     for r in poly:
         sd = base.get(r["L"])
         sd_text = "–" if sd is None else f"{sd['seconds']:.3g}" + (" (extrap.)" if sd.get("extrapolated") else "")
-        lines.append(f"| {r['L']} | {r['degree']} ({r['rank']}) | {r['seconds']:.4f} | {sd_text} | "
-                     f"{_fmt(_speedup(result, r), '.1f')} | {_sci(r.get('max_abs_error'))} | "
-                     f"{_sci(r.get('error_bound'))} | {_fmt(r.get('ratio_to_matmuls'), '.2f')} | "
-                     f"{_fmt(r.get('ratio_to_torch_kernel'), '.2f')} |")
+        lines.append(f"| {r['L']} |" + ("" if same_g else f" {r['degree']} ({r['rank']}) |") +
+                     f" {r['seconds']:.4f} | {sd_text} | {_fmt(_speedup(result, r), '.1f')} | "
+                     f"{_sci(r.get('max_abs_error'))} | {_sci(r.get('error_bound'))} | "
+                     f"{_fmt(r.get('ratio_to_matmuls'), '.2f')} | {_fmt(r.get('ratio_to_torch_kernel'), '.2f')} |")
         runs.setdefault(f"{r.get('kernel', 'unrecorded')} kernel, {r.get('compute_dtype', 'unrecorded')}", []).append(
             r["L"])
     ran = "; ".join(k if len(runs) == 1 else f"{k} (L = {', '.join(map(str, v))})" for k, v in runs.items())
-    return "\n".join(lines) + f"\n\nComputed on: {ran}."
+    degree = f"Degree {poly[0]['degree']} (rank {poly[0]['rank']}) at every length; computed" if same_g else "Computed"
+    return "\n".join(lines) + f"\n\n{degree} on: {ran}."
 
 
 def _sci(v: Any) -> str:

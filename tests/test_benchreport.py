@@ -190,7 +190,13 @@ def test_scale_records_extrapolated_baseline_is_dashed_and_headlined(tmp_path):
     assert len(head) == 2 + 3 + 2 and "10.2 (extrap.)" in head[-3] and "| 64.0 |" in head[-3]
     assert "5.0e\u20114" in head[-3] and br.headline_markdown(res, "a_priori_cs") is None
     assert head[-3].endswith("| 0.25 |") and head[2].endswith("| – |")
-    assert head[-1] == "Computed on: unrecorded kernel, unrecorded (L = 1024, 4096); fused kernel, float32 (L = 16384)."
+    assert head[-1] == ("Degree 4 (rank 70) at every length; computed on: unrecorded kernel, unrecorded "
+                        "(L = 1024, 4096); fused kernel, float32 (L = 16384).")
+    assert head[0].startswith("| L | seconds |")                     # one degree: no degree column
+    recs[-2]["degree"], recs[-2]["rank"] = 5, 126                     # degrees differ: the column comes back
+    _write(tmp_path, "attention", recs)
+    head = br.headline_markdown(br.load_result("attention", tmp_path)).splitlines()
+    assert head[0].startswith("| L | g (rank) |") and "| 5 (126) |" in head[-3] and head[-1].startswith("Computed on")
     assert "(extrapolated)" in br.records_markdown(res)
 
 
