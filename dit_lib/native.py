@@ -49,6 +49,16 @@ _state: dict = {}
 _pool: ThreadPoolExecutor | None = None
 
 
+def _after_fork_in_child() -> None:
+    """A forked child has none of the parent's threads: start a fresh pool (and lock) when it needs one."""
+    global _pool, _lock
+    _pool, _lock = None, threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def cache_dir() -> Path:
     """Where the compiled kernels live: ``$DIT_NATIVE_CACHE``, else ``$XDG_CACHE_HOME/dit_lib``, else
     ``~/.cache/dit_lib`` (never inside the repository)."""

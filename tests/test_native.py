@@ -151,3 +151,24 @@ def test_fused_sums_are_grouped_like_the_analysis_says():
     assert exact - float(M[0, 0]) <= SUM_GROUP            # a plain float32 sum would miss by n - 1
     assert math.isclose(float(M[1, 0]), 0.0)
     assert np.isfinite(M.numpy()).all()
+
+
+@needs_native
+def test_a_forked_child_can_use_the_fused_kernels():
+    """The thread pool does not survive fork; the child must start its own instead of waiting on dead threads."""
+    import multiprocessing as mp
+    Q, K, V = _instance((4,), 300, 300, 3, 2)
+    old = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        parent = A.fast_attention(Q, K, V, 4, kernel="fused")        # the pool exists now
+        with mp.get_context("fork").Pool(1) as pool:
+            child = pool.apply_async(_fused_in_child, (Q, K, V)).get(timeout=60)
+    finally:
+        torch.set_num_threads(old)
+    torch.testing.assert_close(child, parent, rtol=0, atol=0)
+
+
+def _fused_in_child(Q, K, V):
+    torch.set_num_threads(2)
+    return A.fast_attention(Q, K, V, 4, kernel="fused")
