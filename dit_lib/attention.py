@@ -670,11 +670,18 @@ def fast_attention(Q: torch.Tensor, K: torch.Tensor, V: torch.Tensor, degree: in
 
 def _advice(bound: float, degree: int, kind: str, tol: float | None, vmax: float, max_rel_error: float,
             dtype: torch.dtype) -> str:
-    """What would work: the degree (and precision) that certifies the request, or that none does."""
+    """What would work: the degree (and precision) that certifies the request, or that none does.
+
+    The target is a relative error of the row sums (polynomial plus rounding, at the degree rules' number of keys):
+    with ``tol``, small enough that the certified output error stays within ``tol`` (the two take at most half of it);
+    without, a tenth of the guard ``max_rel_error``.
+    """
     if tol is not None and vmax > 0:
         target = min(0.5 * (tol / vmax) / (2 + tol / vmax), 0.1 * max_rel_error)
+        why = f"so that the certified error stays within tol = {tol:g}"
     else:
         target = 0.1 * max_rel_error
+        why = f"a tenth of the guard max_rel_error = {max_rel_error:g}; pass tol= to aim at an output accuracy"
     tips = []
     for dt in dict.fromkeys((dtype, torch.float64)):
         try:
@@ -683,9 +690,9 @@ def _advice(bound: float, degree: int, kind: str, tol: float | None, vmax: float
         except ValueError:
             pass
     if tips:
-        return "What would work: " + " or ".join(tips) + f" on logits up to {bound:.3g}."
-    return (f"No {kind} degree <= {MAX_DEGREE} certifies relative error {target:.2g} at logit bound {bound:.3g} even in "
-            "float64: lower the entry bound B (or use exact attention).")
+        return "What would work: " + " or ".join(tips) + f" on logits up to {bound:.3g} ({why})."
+    return (f"No {kind} degree <= {MAX_DEGREE} certifies relative error {target:.2g} ({why}) at logit bound "
+            f"{bound:.3g} even in float64: lower the entry bound B (or use exact attention).")
 
 
 ADVERSARIAL_PATTERNS = ("clusters", "opposite", "vertices", "aligned")
