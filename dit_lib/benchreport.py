@@ -38,10 +38,23 @@ BENCHMARKS = {
 }
 _ERROR_FIELDS = {"max_abs_error": "max abs error vs float64 exact",
                  "rel_error": "relative max error vs float64 exact"}
+_ERROR_SHORT = {"max_abs_error": "max error", "rel_error": "rel. error"}
 _SPEEDUP_FIELDS = ("speedup_vs_sdpa", "speedup")
 #: How the attention benchmark's degree rules are labelled: an "oracle" degree was picked after measuring the error.
-RULE_LABELS = {"guaranteed": "guaranteed degree", "a_priori_cs": "a-priori Cauchy–Schwarz degree",
-               "oracle": "oracle degree, picked after measuring", "measured": "oracle degree, picked after measuring"}
+#: (Legends: "a-priori CS" is the a-priori Cauchy–Schwarz rule.)
+RULE_LABELS = {"guaranteed": "guaranteed", "a_priori_cs": "a-priori CS", "oracle": "oracle, picked after measuring",
+               "measured": "oracle, picked after measuring"}
+#: Short names of the degree rules for the records table.
+_RULE_SHORT = {"guaranteed": "guaranteed", "a_priori_cs": "a-priori CS", "oracle": "oracle", "measured": "oracle"}
+#: One colour per degree rule, the same in the overview and in the explorer (poly and Performer share it: Performer
+#: has the feature count of that rule's poly record); the exact baseline is drawn in the first colour of the palette.
+RULE_COLORS = {"guaranteed": PALETTE[2], "a_priori_cs": PALETTE[1], "oracle": PALETTE[3], "measured": PALETTE[3]}
+_OTHER_COLORS = [PALETTE[k] for k in (2, 4, 5, 1, 3, 6, 7)]      # curves without a degree rule (gradient benchmark)
+#: Markers and line styles: a method other than poly is drawn dotted with diamonds; anything computed from SDPA's
+#: *extrapolated* time (its own curve, and the speed-ups against it) dashed with open markers.
+_SYMBOLS = {"poly": "circle", "lowrank": "circle"}
+#: Legend layout: two entries per row, each row this many pixels; the title takes the top ``_TITLE_PX``.
+_LEGEND_ROW_PX, _TITLE_PX, _LEGEND_ENTRY_PX = 22, 62, 290
 _REQUIRED = ("L", "B", "method", "seconds")
 #: Environment variable that overrides where results files are looked for.
 ENV_DIR = "DIT_BENCH_RESULTS"
@@ -196,20 +209,22 @@ def load_result(name: str, directory: str | os.PathLike | None = None) -> BenchR
 
 
 def variant_label(record: dict) -> str:
-    """A short label of a record's method and setting, e.g. ``"poly, g=5 (r=1287) [guaranteed degree]"``.
+    """A short label of a record's method and setting, e.g. ``"poly, g=5 (r=1287) [guaranteed]"``.
 
-    Benchmarks page. The exact baseline reads ``"sdpa (exact)"``; a random-feature method ``"performer, m=9
-    features"``; the attention benchmark's degree rule (``guaranteed`` or ``measured``) is added in brackets.
+    Benchmarks page. The exact baseline reads ``"sdpa (exact)"``; a random-feature method ``"performer, M=9
+    features"``; the attention benchmark's degree rule is added in brackets. On a Performer record the rule only says
+    whose feature count it copies (``"performer, M=1287 [r of guaranteed]"``): Performer has no
+    degree and no error guarantee.
     """
     if not isinstance(record, dict) or "method" not in record:
         raise TypeError(f"record must be a benchmark record (a dict with a 'method'), got {record!r:.80}")
     method = record["method"]
     rule = record.get("degree_rule")
-    rule = f" [{RULE_LABELS.get(rule, rule + ' degree')}]" if rule else ""
+    rule = RULE_LABELS.get(rule, rule) if rule else ""
     if record.get("degree") is not None:
-        return f"{method}, g={record['degree']} (r={record['rank']}){rule}"
+        return f"{method}, g={record['degree']} (r={record['rank']})" + (f" [{rule}]" if rule else "")
     if record.get("rank") is not None:
-        return f"{method}, m={record['rank']} features{rule}"
+        return f"{method}, M={record['rank']}" + (f" [r of {rule.split(',')[0]}]" if rule else " features")
     return f"{method} (exact, extrapolated)" if record.get("extrapolated") else f"{method} (exact)"
 
 
@@ -254,35 +269,79 @@ def _curves(result: BenchResult, B: float | None, method: str | None) -> dict[st
     return {k: sorted(v, key=lambda r: r["L"]) for k, v in ordered.items()}
 
 
-def _panel_figure(result: BenchResult, curves: dict[str, list[dict]], title: str, height: int) -> go.Figure:
+def _style(result: BenchResult, recs: list[dict], k_other: int) -> dict:
+    """Colour, line and marker of one curve: colour by degree rule, dotted diamonds for a method other than poly."""
+    rec = recs[0]
+    if rec["method"] == result.baseline:
+        color = PALETTE[0]
+    else:
+        color = RULE_COLORS.get(rec.get("degree_rule"), _OTHER_COLORS[k_other % len(_OTHER_COLORS)])
+    extrapolated = any(r.get("extrapolated") for r in recs)        # drawn from a fitted law, not timed
+    dash = "dash" if extrapolated else (None if rec["method"] in _SYMBOLS or rec["method"] == result.baseline
+                                         else "dot")
+    symbol = _SYMBOLS.get(rec["method"], "circle" if rec["method"] == result.baseline else "diamond")
+    return dict(mode="lines+markers", line=dict(color=color, dash=dash),
+                marker=dict(size=8, color=color, symbol=symbol + "-open" if extrapolated else symbol))
+
+
+def _legend_rows(curves: dict[str, list[dict]]) -> int:
+    return max(1, math.ceil(len(curves) / 2))
+
+
+def _panel_figure(result: BenchResult, curves: dict[str, list[dict]], title: str, height: int,
+                  legend_rows: int | None = None, missing: str | None = None) -> go.Figure:
     fig = make_subplots(rows=1, cols=3, horizontal_spacing=0.1)
-    for k, (label, recs) in enumerate(curves.items()):
-        color = PALETTE[k % len(PALETTE)]
+    k_other = 0
+    for label, recs in curves.items():
+        style = _style(result, recs, k_other)
+        k_other += recs[0]["method"] != result.baseline and recs[0].get("degree_rule") not in RULE_COLORS
         L = [r["L"] for r in recs]
         sec = [r["seconds"] for r in recs]
         slope = loglog_slope(L, sec) if len(L) > 1 else float("nan")
         name = label if math.isnan(slope) else f"{label}: slope {slope:.2f}"
-        dash = "dash" if any(r.get("extrapolated") for r in recs) else None   # drawn from a fitted law, not timed
-        style = dict(mode="lines+markers", legendgroup=label, line=dict(color=color, dash=dash),
-                     marker=dict(size=8, color=color, symbol="circle-open" if dash else "circle"))
-        fig.add_trace(go.Scatter(x=L, y=[float(f"{s:.4g}") for s in sec], name=name, **style), 1, 1)
+        fig.add_trace(go.Scatter(x=L, y=[float(f"{s:.4g}") for s in sec], name=name, legendgroup=label, **style),
+                      1, 1)
         err = [(r["L"], r.get(result.error_field)) for r in recs if r.get(result.error_field) is not None]
         if err:
             fig.add_trace(go.Scatter(x=[e[0] for e in err], y=[float(f"{e[1]:.3g}") for e in err], name=name,
-                                     showlegend=False, **style), 1, 2)
+                                     legendgroup=label, showlegend=False, **style), 1, 2)
         if recs[0]["method"] != result.baseline:
-            sp = [(r["L"], _speedup(result, r)) for r in recs]
+            extrapolated = {r["L"] for r in result.records if r["method"] == result.baseline and r.get("extrapolated")}
+            sp = [(r["L"], _speedup(result, r), bool(r.get("sdpa_extrapolated")) or r["L"] in extrapolated)
+                  for r in recs]
             sp = [s for s in sp if s[1] is not None]
-            fig.add_trace(go.Scatter(x=[s[0] for s in sp], y=[float(f"{s[1]:.3g}") for s in sp], name=name,
-                                     showlegend=False, **style), 1, 3)
-    fig.add_hline(y=1.0, line=dict(dash="dot", color="gray"), row=1, col=3)
+            timed = [s for s in sp if not s[2]]
+            # Speed-ups over SDPA's *extrapolated* time: dashed with open markers, like the extrapolated SDPA curve,
+            # continuing from the last speed-up over a timed SDPA.
+            extra = timed[-1:] + [s for s in sp if s[2]] if any(s[2] for s in sp) else []
+            for part, dashed in ((timed, False), (extra, True)):
+                if not part:
+                    continue
+                st = style if not dashed else {**style, "line": {**style["line"], "dash": "dash"},
+                                               "marker": {**style["marker"],
+                                                          "symbol": style["marker"]["symbol"] + "-open"}}
+                fig.add_trace(go.Scatter(x=[s[0] for s in part], y=[float(f"{s[1]:.3g}") for s in part],
+                                         name=name + (" (over extrapolated SDPA)" if dashed else ""),
+                                         legendgroup=label, showlegend=False, **st), 1, 3)
+    fig.add_hline(y=1.0, line=dict(dash="dot", color="gray"), row=1, col=3, exclude_empty_subplots=False)
     for col, ytitle in enumerate(["seconds", result.error_label, f"speed-up over {result.baseline}"], start=1):
         fig.update_xaxes(type="log", title="L", row=1, col=col)
         fig.update_yaxes(type="log", exponentformat="power", title=ytitle, row=1, col=col)
-    # The legend sits above the panels: below them is where dit_lib.explorer puts its sliders.
-    fig.update_layout(title=dict(text=title, y=0.98, yanchor="top"), height=height,
-                      margin=dict(l=60, r=20, t=170, b=55),
-                      legend=dict(orientation="h", x=0, y=1.04, yanchor="bottom", font=dict(size=11)))
+    if missing:   # a method that was not measured here: its panels stay, with the reason written in them
+        Ls = sorted({r["L"] for recs in curves.values() for r in recs}) or [1, 10]
+        for col in (1, 2, 3):       # the same L range in every panel, which an empty panel would not get
+            fig.update_xaxes(range=[math.log10(Ls[0]) - 0.15, math.log10(Ls[-1]) + 0.15], row=1, col=col)
+        fig.add_trace(go.Scatter(x=[Ls[0], Ls[-1]], y=[1, 1], mode="markers", marker=dict(opacity=0),
+                                 hoverinfo="skip", showlegend=False), 1, 3)      # keeps the panel's axes
+        fig.add_annotation(text=missing.replace(": ", ":<br>", 1).replace(" (", "<br>(", 1), showarrow=False, font=dict(size=12),
+                           xref="x3 domain", yref="y3 domain", x=0.5, y=0.75, bgcolor="rgba(255,255,255,0.85)")
+    # The legend sits above the panels (below them is where dit_lib.explorer puts its sliders), two entries a row,
+    # under the title: the top margin is the title's band plus the legend's rows, so the two never overlap.
+    rows = max(_legend_rows(curves), legend_rows or 0)
+    fig.update_layout(title=dict(text=title), height=height,
+                      margin=dict(l=60, r=20, t=_TITLE_PX + _LEGEND_ROW_PX * rows + 12, b=55),
+                      legend=dict(orientation="h", x=0, y=1.02, yanchor="bottom", font=dict(size=11),
+                                  entrywidth=_LEGEND_ENTRY_PX, entrywidthmode="pixels", traceorder="normal"))
     return fig
 
 
@@ -306,24 +365,50 @@ def overview_figure(result: BenchResult, *, B: float | None = None, height: int 
     return _panel_figure(result, _curves(result, B, None), title, height)
 
 
-def method_figure(result: BenchResult, *, method: str, B: float, height: int = 500) -> go.Figure:
+def _missing_reason(result: BenchResult, method: str, B: float) -> str | None:
+    """Why ``method`` has no record at entry bound ``B`` (``None`` if it has one); benchmarks page, explorer title.
+
+    Performer is timed in the attention sweep only while its feature count is at most
+    :data:`dit_lib.bench.attention.PERFORMER_MAX_RANK`; a ``B`` where nothing but the baseline was measured lies beyond
+    the point where the sweep stopped at every length (the polynomial method had lost to SDPA, or would not fit).
+    """
+    if not isinstance(result, BenchResult):
+        raise TypeError(f"result must be a BenchResult (from load_result), got {type(result).__name__}")
+    check_choice("method", method, result.methods)
+    B = check_float("B", B)
+    at_B = [r for r in result.records if r["method"] != result.baseline and float(r["B"]) == B]
+    if any(r["method"] == method for r in at_B):
+        return None
+    ranks = sorted({r["rank"] for r in at_B if r.get("degree_rule") == "guaranteed" and r.get("rank") is not None})
+    if result.name == "attention" and method == "performer" and ranks:
+        from .bench.attention import PERFORMER_MAX_RANK
+        if ranks[0] > PERFORMER_MAX_RANK:
+            return (f"performer not measured at B = {B:g}: it runs only while r ≤ {PERFORMER_MAX_RANK} "
+                    f"(here r = {', '.join(map(str, ranks))})")
+    if at_B:
+        return f"{method} not measured at B = {B:g} (other methods were)"
+    return f"{method} not measured at B = {B:g}: the sweep over B had stopped before it at every L"
+
+
+def method_figure(result: BenchResult, *, method: str, B: float, height: int = 500,
+                  legend_rows: int | None = None) -> go.Figure:
     """Like :func:`overview_figure`, for one method at one entry bound, against the exact baseline.
 
-    Benchmarks page (the explorer over ``B`` and the method). A choice the benchmark did not measure (the
-    attention sweep stops at the first ``B`` where the polynomial method loses) gives a figure that says so.
+    Benchmarks page (the explorer over ``B`` and the method). A choice the benchmark did not measure gives a figure
+    that keeps its three panels and says why in its title and panels (``_missing_reason``). ``legend_rows``
+    reserves room for that many legend rows (the explorer gives every figure the same).
     """
     if not isinstance(result, BenchResult):
         raise TypeError(f"result must be a BenchResult (from load_result), got {type(result).__name__}")
     check_choice("method", method, result.methods)
     B = check_float("B", B)  # an unmeasured B is allowed: the figure says it was not measured
     height = _check_height(height)
+    legend_rows = None if legend_rows is None else check_int("legend_rows", legend_rows, low=1, high=20)
     curves = _curves(result, B, method)
     n_L = sorted({r["L"] for k, v in curves.items() for r in v if r["method"] == method})
-    if n_L:
-        title = f"{method} at B = {float(B):g}: measured at L = {', '.join(map(str, n_L))}"
-    else:
-        title = f"{method} was not measured at B = {float(B):g} (the sweep had stopped before)"
-    return _panel_figure(result, curves, title, height)
+    missing = _missing_reason(result, method, B)
+    title = f"{method} at B = {float(B):g}: measured at L = {', '.join(map(str, n_L))}" if n_L else missing
+    return _panel_figure(result, curves, title, height, legend_rows, None if n_L else missing)
 
 
 def explorer_spec(result: BenchResult) -> tuple[Callable[..., go.Figure], dict[str, list], dict[str, Any]] | None:
@@ -331,7 +416,8 @@ def explorer_spec(result: BenchResult) -> tuple[Callable[..., go.Figure], dict[s
 
     Benchmarks page. A parameter with a single measured value gets no slider (a slider that changes nothing
     is worse than none); if neither ``B`` nor the method varies, there is nothing to explore and the result
-    is ``None``.
+    is ``None``. Every figure reserves as many legend rows as the fullest one needs, so that the explorer's shared
+    top margin fits them all.
     """
     if not isinstance(result, BenchResult):
         raise TypeError(f"result must be a BenchResult (from load_result), got {type(result).__name__}")
@@ -340,9 +426,10 @@ def explorer_spec(result: BenchResult) -> tuple[Callable[..., go.Figure], dict[s
     if not grid:
         return None
     fixed = {k: v[0] for k, v in full.items() if k not in grid}
+    rows = max(_legend_rows(_curves(result, B, m)) for B in full["B"] for m in full["method"])
 
     def make_figure(**params):
-        return method_figure(result, **{**fixed, **params})
+        return method_figure(result, **{**fixed, **params}, legend_rows=rows)
 
     initial = {k: v for k, v in {"B": result.main_B, "method": result.methods[0]}.items() if k in grid}
     return make_figure, grid, initial
@@ -352,20 +439,35 @@ def _fmt(v: Any, spec: str) -> str:
     return "–" if v is None else format(v, spec)
 
 
+def _precision(rec: dict) -> str:
+    """The precision a record computed in: ``compute_dtype`` (poly may promote), else the input ``dtype``."""
+    return rec.get("compute_dtype") or rec.get("dtype") or "–"
+
+
 def records_markdown(result: BenchResult) -> str:
-    """All records as a Markdown table (L, B, method, degree, rank, seconds, error, speed-up); benchmarks page."""
+    """All records as a Markdown table; benchmarks page.
+
+    Columns: L, B, method with its degree rule in brackets where the file has one (as in the legends: on a Performer
+    row ``[r of <rule>]``, since the rule only names whose feature count Performer copies), the degree with the rank in parentheses, the precision computed in
+    (where the file records ``compute_dtype``), seconds (4 significant digits), error, speed-up (1 for the baseline).
+    Short enough for the page's column.
+    """
     if not isinstance(result, BenchResult):
         raise TypeError(f"result must be a BenchResult (from load_result), got {type(result).__name__}")
-    extra = "degree rule" if any("degree_rule" in r for r in result.records) else None
-    head = ["L", "B", "method", "g", "rank", "seconds", result.error_field, "speed-up"] + ([extra] if extra else [])
+    rule = any("degree_rule" in r for r in result.records)
+    dtype = any("compute_dtype" in r for r in result.records)
+    head = (["L", "B", "method [rule]" if rule else "method", "g (rank)"] + (["dtype"] if dtype else [])
+            + ["seconds", _ERROR_SHORT[result.error_field], "speed-up"])
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in result.records:
-        speedup = "1 (baseline)" if r["method"] == result.baseline else _fmt(_speedup(result, r), ".1f")
-        row = [str(r["L"]), f"{float(r['B']):g}", r["method"], _fmt(r.get("degree"), "d"), _fmt(r.get("rank"), "d"),
-               f"{r['seconds']:.4f}" + (" (extrapolated)" if r.get("extrapolated") else ""),
-               _fmt(r.get(result.error_field), ".1e"), speedup]
-        if extra:
-            row.append(r.get("degree_rule") or "–")
+        speedup = "1" if r["method"] == result.baseline else _fmt(_speedup(result, r), ".1f")
+        name = _RULE_SHORT.get(r.get("degree_rule"), r.get("degree_rule"))
+        name = "" if not name else f" [{name}]" if r.get("degree") is not None else f" [r of {name}]"
+        row = [str(r["L"]), f"{float(r['B']):g}", r["method"] + name]
+        rank = "" if r.get("rank") is None else f" ({r['rank']})"
+        row += [_fmt(r.get("degree"), "d") + rank] + ([_precision(r)] if dtype else [])
+        row += [f"{r['seconds']:.4g}" + (" (extrap.)" if r.get("extrapolated") else ""),
+                _sci(r.get(result.error_field)), speedup]
         lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)
 
@@ -409,16 +511,31 @@ def _sci(v: Any) -> str:
 
 
 def crossover_markdown(result: BenchResult) -> str | None:
-    """The attention benchmark's crossover summary as a Markdown table, or ``None`` if the file has none."""
+    """The attention benchmark's crossover summary as a Markdown table, or ``None`` if the file has none.
+
+    Benchmarks page. Each ``B`` is followed by the precision the polynomial method (guaranteed degree) computed in
+    there, when recorded: from ``B = 1.25`` it is float64 (float32 cannot certify ``delta``), while SDPA's time is
+    always float32's, so a reader sees which precisions a crossover compares.
+    """
     if not isinstance(result, BenchResult):
         raise TypeError(f"result must be a BenchResult (from load_result), got {type(result).__name__}")
     if not result.crossover:
         return None
-    lines = ["| L | SDPA seconds | largest B where poly wins | first B where it loses | why it stopped |",
+    sdpa = {_precision(r) for r in result.records if r["method"] == result.baseline}
+    poly = {(r["L"], float(r["B"])): _precision(r) for r in result.records
+            if r["method"] == "poly" and r.get("degree_rule") == "guaranteed"}
+
+    def at(L: int, B: Any) -> str:
+        if B is None:
+            return "–"
+        dt = poly.get((L, float(B)), "–")
+        return f"{float(B):g}" + ("" if dt == "–" else f" ({dt})")
+
+    lines = [f"| L | SDPA seconds ({', '.join(sorted(sdpa))}) | poly wins up to B | poly loses at B | why it stopped |",
              "|---|---|---|---|---|"]
     for c in result.crossover:
-        lines.append(f"| {c['L']} | {c['sdpa_seconds']:.4f} | {_fmt(c.get('B_last_win'), 'g')} | "
-                     f"{_fmt(c.get('B_first_loss'), 'g')} | {c.get('reason', '–')} |")
+        lines.append(f"| {c['L']} | {c['sdpa_seconds']:.4f} | {at(c['L'], c.get('B_last_win'))} | "
+                     f"{at(c['L'], c.get('B_first_loss'))} | {c.get('reason', '–')} |")
     return "\n".join(lines)
 
 

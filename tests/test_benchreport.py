@@ -107,23 +107,24 @@ def test_loglog_slope_recovers_a_power_law():
         br.loglog_slope([1, 2, 3], [1.0, 2.0])
 
 
-def _traces(fig, col):
+def _traces(fig, col, extrapolated=False):
+    """Traces of panel ``col`` by curve; the speed-ups over an extrapolated SDPA time are separate traces."""
     axis = "x" if col == 1 else f"x{col}"
-    return {t.legendgroup: t for t in fig.data if t.xaxis == axis}
+    return {t.legendgroup: t for t in fig.data if t.xaxis == axis and t.legendgroup
+            and ("extrapolated SDPA" in t.name) == extrapolated}
 
 
 def test_overview_figure_plots_the_records(attention):
     fig = br.overview_figure(attention)
     time = _traces(fig, 1)
-    assert set(time) == {"sdpa (exact)", "poly, g=4 (r=70) [guaranteed degree]",
-                         "performer, m=70 features [guaranteed degree]"}
-    poly = time["poly, g=4 (r=70) [guaranteed degree]"]
+    assert set(time) == {"sdpa (exact)", "poly, g=4 (r=70) [guaranteed]", "performer, M=70 [r of guaranteed]"}
+    poly = time["poly, g=4 (r=70) [guaranteed]"]
     assert list(poly.x) == [1024, 4096] and list(poly.y) == pytest.approx([0.01, 0.04])
     assert "slope 1.00" in poly.name  # seconds proportional to L
     assert "slope 2.00" in time["sdpa (exact)"].name
     speed = _traces(fig, 3)
     assert "sdpa (exact)" not in speed  # no speed-up of the baseline over itself
-    perf = speed["performer, m=70 features [guaranteed degree]"]
+    perf = speed["performer, M=70 [r of guaranteed]"]
     assert list(perf.y) == pytest.approx([0.04 / 0.02, 0.64 / 0.08])  # computed from the baseline at the same L
     assert fig.layout.xaxis.type == "log" and fig.layout.yaxis.type == "log"
 
@@ -131,10 +132,10 @@ def test_overview_figure_plots_the_records(attention):
 def test_method_figure_keeps_the_baseline_at_other_B(attention):
     fig = br.method_figure(attention, method="poly", B=0.5)
     time = _traces(fig, 1)
-    assert set(time) == {"sdpa (exact)", "poly, g=2 (r=15) [guaranteed degree]"}
-    assert list(_traces(fig, 2)["poly, g=2 (r=15) [guaranteed degree]"].y) == pytest.approx([5e-7, 5e-7])
+    assert set(time) == {"sdpa (exact)", "poly, g=2 (r=15) [guaranteed]"}
+    assert list(_traces(fig, 2)["poly, g=2 (r=15) [guaranteed]"].y) == pytest.approx([5e-7, 5e-7])
     empty = br.method_figure(attention, method="poly", B=3.0)
-    assert "not measured" in empty.layout.title.text
+    assert "not measured" in empty.layout.title.text and "sweep over B had stopped" in empty.layout.title.text
     with pytest.raises(ValueError, match="method must be one of"):
         br.method_figure(attention, method="flash", B=1.0)
     with pytest.raises(ValueError, match="B must be one of"):
@@ -162,9 +163,12 @@ def test_explorer_spec_drops_parameters_that_do_not_vary(attention, gradient):
 def test_tables(attention, gradient):
     table = br.records_markdown(attention).splitlines()
     assert len(table) == 2 + len(attention.records)
-    assert table[0].startswith("| L | B | method") and table[0].endswith("degree rule |")
-    assert "| 1 (baseline) |" in table[2]
+    assert table[0].startswith("| L | B | method [rule] | g (rank) |")   # the rule with the method, up front
+    assert table[2].endswith("| 1 |") and "| 4 (70) |" in table[-2] and "| – (70) |" in table[-1]
     assert "| – |" in br.records_markdown(gradient).splitlines()[-1]  # the error that was not measured
+    assert "rule" not in br.records_markdown(gradient).splitlines()[0]  # no degree rules in the gradient file
+    assert "| poly [guaranteed] | 4 (70) |" in table[-2]
+    assert "| performer [r of guaranteed] | – (70) |" in table[-1]       # Performer only copies that rule's r
     cross = br.crossover_markdown(attention).splitlines()
     assert len(cross) == 3 and cross[2].startswith("| 1024 | 0.0400 | 1 | – | wins |")
     assert br.crossover_markdown(gradient) is None
@@ -185,7 +189,7 @@ def test_scale_records_extrapolated_baseline_is_dashed_and_headlined(tmp_path):
     extra = time["sdpa (exact, extrapolated)"]
     assert extra.line.dash == "dash" and list(extra.x) == [4096, 16384]   # continues from the last measured point
     assert time["sdpa (exact)"].line.dash is None
-    assert "poly, g=2 (r=15) [oracle degree, picked after measuring]" in time
+    assert "poly, g=2 (r=15) [oracle, picked after measuring]" in time
     head = br.headline_markdown(res).splitlines()
     assert len(head) == 2 + 3 + 2 and "10.2 (extrap.)" in head[-3] and "| 64.0 |" in head[-3]
     assert "5.0e\u20114" in head[-3] and br.headline_markdown(res, "a_priori_cs") is None
@@ -197,7 +201,87 @@ def test_scale_records_extrapolated_baseline_is_dashed_and_headlined(tmp_path):
     _write(tmp_path, "attention", recs)
     head = br.headline_markdown(br.load_result("attention", tmp_path)).splitlines()
     assert head[0].startswith("| L | g (rank) |") and "| 5 (126) |" in head[-3] and head[-1].startswith("Computed on")
-    assert "(extrapolated)" in br.records_markdown(res)
+    assert "(extrap.)" in br.records_markdown(res)
+    # The speed-up over an extrapolated SDPA time is drawn like the extrapolated SDPA curve: dashed, open markers,
+    # continuing from the last speed-up over a timed SDPA; the timed ones stay solid.
+    fig = br.overview_figure(res)
+    label = "poly, g=4 (r=70) [guaranteed]"
+    timed, extrap = _traces(fig, 3)[label], _traces(fig, 3, extrapolated=True)[label]
+    assert timed.line.dash is None and timed.marker.symbol == "circle" and list(timed.x) == [1024, 4096]
+    assert extrap.line.dash == "dash" and extrap.marker.symbol == "circle-open" and list(extrap.x) == [4096, 16384]
+    assert list(extrap.y) == pytest.approx([0.64 / 0.04, 64.0])
+    assert _traces(fig, 1)[label].line.dash is None       # its own time was measured: solid
+
+
+def test_missing_method_names_the_real_reason_and_keeps_the_panels(tmp_path):
+    from dit_lib.bench.attention import PERFORMER_MAX_RANK
+    recs = _attention_records()
+    big = PERFORMER_MAX_RANK + 1      # poly measured at B = 1.5 with more features than Performer is run with
+    recs.append(dict(L=1024, d=4, B=1.5, method="poly", degree=9, rank=big, seconds=0.03, max_abs_error=1e-6,
+                     degree_rule="guaranteed", compute_dtype="float64", speedup_vs_sdpa=0.04 / 0.03))
+    _write(tmp_path, "attention", recs)
+    res = br.load_result("attention", tmp_path)
+    reason = br._missing_reason(res, "performer", 1.5)
+    assert f"r ≤ {PERFORMER_MAX_RANK}" in reason and f"r = {big}" in reason and "sweep" not in reason
+    assert br._missing_reason(res, "poly", 1.5) is None and br._missing_reason(res, "performer", 1.0) is None
+    assert "sweep over B had stopped" in br._missing_reason(res, "poly", 3.0)
+    fig = br.method_figure(res, method="performer", B=1.5)
+    assert fig.layout.title.text == reason
+    assert {t.xaxis for t in fig.data} == {"x", "x2", "x3"}            # all three panels keep their axes
+    assert any(reason.split(":")[0] in a.text for a in fig.layout.annotations)
+    assert fig.layout.xaxis3.range == fig.layout.xaxis.range        # the same L range as the time panel
+    with pytest.raises(ValueError, match="legend_rows"):
+        br.method_figure(res, method="poly", B=1.0, legend_rows=0)
+
+
+def test_one_colour_per_degree_rule_and_room_for_the_legend(tmp_path):
+    recs = _attention_records()
+    recs += [dict(L=L, d=4, B=1.0, method=m, degree=3 if m == "poly" else None, rank=35, seconds=0.005 * L / 1024,
+                  max_abs_error=1e-4, degree_rule="a_priori_cs") for L in (1024, 4096) for m in ("poly", "performer")]
+    _write(tmp_path, "attention", recs)
+    res = br.load_result("attention", tmp_path)
+
+    def colours(fig):
+        out = {}
+        for t in fig.data:
+            if t.xaxis == "x" and t.legendgroup != "sdpa (exact)":
+                rule = "a_priori_cs" if "a-priori" in t.name else "guaranteed"
+                out.setdefault(rule, set()).add(t.line.color)
+        return out
+
+    over = colours(br.overview_figure(res))
+    assert all(len(c) == 1 for c in over.values()) and over["guaranteed"] != over["a_priori_cs"]
+    make_figure, grid, _ = br.explorer_spec(res)
+    for m in grid["method"]:
+        for rule, c in colours(make_figure(B=1.0, method=m)).items():
+            assert c == over[rule]                                  # the explorer uses the overview's colours
+    symbols = {t.name.split(",")[0]: t.marker.symbol for t in br.overview_figure(res).data if t.xaxis == "x"}
+    assert symbols["poly"] != symbols["performer"]                  # same colour, told apart by the marker
+    # Legend: two entries a row under the title; every explorer figure reserves the rows of the fullest one.
+    fig = br.overview_figure(res)
+    n = sum(t.showlegend is not False for t in fig.data)
+    assert fig.layout.margin.t >= br._TITLE_PX + br._LEGEND_ROW_PX * math.ceil(n / 2)
+    tops = {make_figure(B=B, method=m).layout.margin.t for B in grid["B"] for m in grid["method"]}
+    assert len(tops) == 1
+
+
+def test_precision_is_shown_per_record_and_per_crossover(tmp_path):
+    recs = _attention_records()
+    for r in recs:
+        if r["method"] == "poly":
+            r["compute_dtype"] = "float64" if r["B"] == 1.0 else "float32"
+        r.setdefault("dtype", "float32")
+    _write(tmp_path, "attention", recs,
+           crossover=[{"L": 1024, "sdpa_seconds": 0.04, "B_last_win": 0.5, "B_first_loss": 1.0, "reason": "slower"}])
+    res = br.load_result("attention", tmp_path)
+    table = br.records_markdown(res).splitlines()
+    col = table[0].split(" | ").index("dtype")
+    rows = {(line.split(" | ")[1], line.split(" | ")[2].split(" [")[0]): line.split(" | ")[col] for line in table[2:]}
+    assert rows[("1", "poly")] == "float64" and rows[("0.5", "poly")] == "float32"
+    assert rows[("1", "sdpa")] == "float32" and rows[("1", "performer")] == "float32"
+    cross = br.crossover_markdown(res).splitlines()
+    assert "SDPA seconds (float32)" in cross[0]
+    assert "| 0.5 (float32) | 1 (float64) |" in cross[2]
 
 
 def test_machine_summary_says_what_is_not_recorded(gradient):

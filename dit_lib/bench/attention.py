@@ -3,8 +3,12 @@
 ``python -m dit_lib.bench attention [--quick] [--json PATH] [--seed N] [--device DEV]``
 
 For each ``(L, d, B)`` every method runs on the *same* instance (:func:`dit_lib.instances.uniform_instance`:
-``Q, K`` uniform in ``[-B, B]``, ``V`` in ``[-1, 1]``), in float32 for the timings; errors are the max
-absolute error on 1024 random query rows against float64 exact attention. Degree rules for the polynomial method:
+``Q, K`` uniform in ``[-B, B]``, ``V`` in ``[-1, 1]``, all float32); errors are the max
+absolute error on 1024 random query rows against float64 exact attention. The inputs are float32 and SDPA and
+Performer compute in float32; the polynomial method computes in float32 where float32 can certify ``delta`` and in
+float64 where it cannot (from ``B = 1.25`` in the full run: the float32 rounding term alone exceeds ``delta`` there), as
+``fast_attention(..., tol=delta)`` promotes; each poly record says which in ``compute_dtype``. Degree rules for the
+polynomial method:
 
 * ``guaranteed``: the smallest degree whose *certified* output error in float32 — the polynomial's
   ``2 eps / (1 - eps)`` on ``[-B^2, B^2]`` plus the rounding term of float32 — is ``<= delta`` (default ``1e-3``)
@@ -12,11 +16,14 @@ absolute error on 1024 random query rows against float64 exact attention. Degree
   rule, and :func:`~dit_lib.attention.fast_attention` computes in float64). Every poly run passes ``tol=delta``, so a
   returned output is certified to be within ``delta`` (``error_bound`` is recorded);
 * ``a_priori_cs``: the same rule on the Cauchy–Schwarz bound ``b = max||q|| max||k|| / d`` of the actual logits
-  (computed in ``O(Ld)`` before anything else, never larger than ``B^2``): legitimate, and often a lower degree;
+  (computed in ``O(Ld)`` before anything else, never larger than ``B^2``): legitimate, and often a lower degree; its
+  runs pass ``tol=delta`` and ``radius=b`` too, so their outputs are certified as well;
 * ``oracle`` (main table only): the smallest degree whose *measured* error on the sampled rows is ``<= delta``. It is
   chosen after measuring the error against exact attention, so it is not a rule one could use (``"oracle": true``).
 
-Performer gets the same number of features ``r``.
+Performer (random positive features whose inner products estimate ``exp(<q, k>/d)`` without bias; no error bound)
+gets the same number of features ``r`` as each poly record; the ``degree_rule`` of a Performer record names the poly
+record whose ``r`` it copies, nothing more. It runs only while ``r <= PERFORMER_MAX_RANK`` (4096) in the sweep.
 
 Parts:
 
@@ -59,6 +66,8 @@ QUICK = {"Ls": [2**9, 2**11], "d": 4, "Bs": [0.5, 1.0, 2.0, 3.0], "scale_Ls": [2
 MAX_SDPA_SECONDS = 60.0
 #: Skip polynomial runs predicted (cost model, ~1 GFLOP/s) to take longer than this many seconds.
 MAX_POLY_SECONDS = 600.0
+#: The sweep over B runs Performer only while its feature count r is at most this (beyond, it is too slow to time).
+PERFORMER_MAX_RANK = 4096
 
 
 def _timeit(fn: Callable[[], Any], *, budget: float = 5.0, max_runs: int = 9) -> tuple[float, Any]:
@@ -218,7 +227,7 @@ def run(config: dict, *, seed: int = 0, device: str = "cpu", delta: float = 1e-3
     """Run the benchmark described by ``config`` (``Ls``, ``d``, ``Bs``); return the JSON-able result.
 
     Part 1: every method at ``B = 1`` for each ``L``. Part 2: for each ``L`` a sweep over increasing ``B``
-    (polynomial method, and Performer while ``r <= 4096``) against the SDPA time of part 1, until the first
+    (polynomial method, and Performer while ``r <= PERFORMER_MAX_RANK``) against the SDPA time of part 1, until the first
     ``B`` where the polynomial method is slower than SDPA or would exceed ``MAX_POLY_SECONDS`` in the cost model.
     """
     d = config["d"]
@@ -248,7 +257,7 @@ def run(config: dict, *, seed: int = 0, device: str = "cpu", delta: float = 1e-3
                 recs = [r for r in records if r["L"] == L and r["part"] == "main" and r["method"] != "sdpa"
                         and r.get("degree_rule") == "guaranteed"]
             else:
-                methods = ("poly", "performer") if att.feature_rank(d, g) <= 4096 else ("poly",)
+                methods = ("poly", "performer") if att.feature_rank(d, g) <= PERFORMER_MAX_RANK else ("poly",)
                 recs = _measure(L, d, B, methods, sdpa_seconds=sdpa[L], **kw)
                 for rec in recs:
                     rec["part"] = "sweep"
