@@ -658,7 +658,7 @@ def fast_attention(Q: torch.Tensor, K: torch.Tensor, V: torch.Tensor, degree: in
             why.append(f"the certified error {total:.3g} (polynomial {approx:.3g}, rounding in {info['compute_dtype']} "
                        f"{rounding:.3g}) exceeds tol = {tol:g}")
         if why:
-            raise_or_warn = _advice(bound, degree, kind, tol, vmax, max_rel_error, Q.dtype)
+            raise_or_warn = _advice(bound, degree, kind, tol, vmax, max_rel_error, Q.dtype, Lk, d)
             msg = "fast attention cannot certify its output: " + "; ".join(why) + ". " + raise_or_warn
             if on_cancel == "raise":
                 raise CancellationError(msg)
@@ -669,10 +669,11 @@ def fast_attention(Q: torch.Tensor, K: torch.Tensor, V: torch.Tensor, degree: in
 
 
 def _advice(bound: float, degree: int, kind: str, tol: float | None, vmax: float, max_rel_error: float,
-            dtype: torch.dtype) -> str:
+            dtype: torch.dtype, length: int, d: int) -> str:
     """What would work: the degree (and precision) that certifies the request, or that none does.
 
-    The target is a relative error of the row sums (polynomial plus rounding, at the degree rules' number of keys):
+    The target is a relative error of the row sums (polynomial plus rounding, for this call's ``length`` keys and
+    ``d`` variables):
     with ``tol``, small enough that the certified output error stays within ``tol`` (the two take at most half of it);
     without, a tenth of the guard ``max_rel_error``.
     """
@@ -685,7 +686,7 @@ def _advice(bound: float, degree: int, kind: str, tol: float | None, vmax: float
     tips = []
     for dt in dict.fromkeys((dtype, torch.float64)):
         try:
-            g = degree_for_error(max(bound, 1e-12), target, kind, dtype=dt)
+            g = degree_for_error(max(bound, 1e-12), target, kind, dtype=dt, length=max(length, 1), d=d)
             tips.append(f"degree {g} in {str(dt).replace('torch.', '')} would reach relative error {target:.2g}")
         except ValueError:
             pass

@@ -164,7 +164,8 @@ def exp_poly_error(radius: float, degree: int, kind: str = "chebyshev", *, relat
 
 
 def degree_for_error(radius: float, target: float, kind: str = "chebyshev", *, relative: bool = True,
-                     max_degree: int = MAX_DEGREE, dtype: Any = None) -> int:
+                     max_degree: int = MAX_DEGREE, dtype: Any = None, length: int = _L_RULE,
+                     d: int | None = None) -> int:
     """Smallest degree ``g`` whose approximation of ``exp`` on ``[-radius, radius]`` has error ``<= target``.
 
     Chapter 4 (degree against ``B``, the explorers, the cost model).
@@ -184,6 +185,10 @@ def degree_for_error(radius: float, target: float, kind: str = "chebyshev", *, r
         Working precision of the evaluation. ``None``: exact arithmetic (the theorem's setting). Otherwise the
         relative error counted is ``eps + rho`` with ``rho`` the rounding bound of :func:`rounding_rel_error`
         for the polynomial method in that precision (relative errors only).
+    length, d : int, optional
+        Number of keys and of variables, for the float64 part of that rounding bound (default: the rules' ``2^20``
+        keys and :func:`accumulation_length`'s estimate without ``d``); :func:`~dit_lib.attention.fast_attention`'s
+        advice passes the actual ones.
 
     Raises
     ------
@@ -196,6 +201,8 @@ def degree_for_error(radius: float, target: float, kind: str = "chebyshev", *, r
     max_degree = check_int("max_degree", max_degree, low=0, high=MAX_DEGREE)
     relative = check_bool("relative", relative)
     check_choice("kind", kind, KINDS)
+    length = check_int("length", length)
+    d = None if d is None else check_int("d", d)
     u = None if dtype is None else unit_roundoff(dtype)
     if u is not None and not relative:
         raise ValueError("dtype needs relative=True: the rounding analysis bounds relative errors")
@@ -203,11 +210,12 @@ def degree_for_error(radius: float, target: float, kind: str = "chebyshev", *, r
     with trusted():  # every argument is checked above: the search does not re-check them per degree
         for g in range(max_degree + 1):
             err = exp_poly_error(radius, g, kind, relative=relative)
-            rho = 0.0 if u is None else rounding_rel_error(radius, g, kind, bound=radius, dtype=dtype)
+            rho = 0.0 if u is None else rounding_rel_error(radius, g, kind, bound=radius, dtype=dtype,
+                                                           length=length, d=d)
             if err + rho <= target:
                 return g
     why = "" if u is None else (f"; in {_dtype_name(dtype)} (unit roundoff {u:.2g}) rounding adds up to {rho:.3g}, "
-                                "use float64 or a smaller radius")
+                                + ("use a smaller radius" if u <= 2.0**-53 else "use float64 or a smaller radius"))
     raise ValueError(f"no {kind} polynomial of degree <= {max_degree} reaches error {target:g} on "
                      f"[-{radius:g}, {radius:g}] (degree {max_degree} gives {err:.3g}{why}); "
                      "reduce the radius (entry bound) or the accuracy")

@@ -1076,6 +1076,8 @@ CASES: dict[str, list[_Spec]] = {
         choices("kind", lambda v: polynomial.degree_for_error(1.0, 1e-3, v)),
         bad("relative", lambda v: polynomial.degree_for_error(1.0, 1e-3, relative=v), "yes", None),
         ints("max_degree", lambda v: polynomial.degree_for_error(1.0, 1e-3, max_degree=v), low=0, high=60),
+        ints("length", lambda v: polynomial.degree_for_error(1.0, 1e-3, dtype="float32", length=v)),
+        ints("d", lambda v: polynomial.degree_for_error(1.0, 1e-3, dtype="float32", d=v), none_ok=True),
     ],
     "polynomial.aggarwal_alman_degree": [
         floats("radius", lambda v: polynomial.aggarwal_alman_degree(v, 1e-3), low=0.0, low_open=True),
