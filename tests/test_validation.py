@@ -1440,6 +1440,9 @@ CASES: dict[str, list[_Spec]] = {
         bad("B", lambda v: benchreport.method_figure(F.bench, method=F.bench.methods[0], B=v), "1", None, NAN),
         ints("height", lambda v: benchreport.method_figure(F.bench, method=F.bench.methods[0], B=F.bench.main_B,
                                                           height=v), low=100, high=4000),
+        ints("legend_rows", lambda v: benchreport.method_figure(F.bench, method=F.bench.methods[0],
+                                                               B=F.bench.main_B, legend_rows=v), low=1, high=20,
+             none_ok=True),
     ],
     **{f"benchreport.{name}": [bad("result", getattr(benchreport, name), None, "attention", {})]
        for name in ("explorer_spec", "records_markdown", "crossover_markdown", "headline_markdown",
