@@ -296,9 +296,11 @@ def accumulation_length(degree: int, length: int = _L_RULE, d: int | None = None
     exact for both kernels of fast attention: ``T64 = 2 n_k + n_r + 2 d + 20`` with ``n_k = ceil(length / SUM_GROUP)``
     key groups (added per block, then over blocks or threads) and ``n_r = ceil(binom(d+g, g) / SUM_GROUP)`` feature
     groups (plus one group and one multiply-add per top-degree step of the torch kernel). Without ``d`` (the degree
-    rules, which do not know it) ``T64 = n_k + 4 (2 g + 8) + 16``, an estimate that covers ``d <= 8`` at the book's
-    degrees; the certificate that :func:`~dit_lib.attention.fast_attention` returns always passes ``d``. The float64
-    part is small either way: ``T64 u_64`` against ``T u_32`` in float32.
+    rules, which do not know it) ``T64 = 2 n_k + 4 (2 g + 8) + 16``, an estimate: it counts the key groups as the
+    exact count does, but allows only ``8 g + 48`` for the rest, which the exact count exceeds when
+    ``ceil(binom(d+g, g) / SUM_GROUP) + 2 d + 20`` is larger (``d = 8`` from ``g = 9`` on; never for ``d <= 4``). The
+    certificate that :func:`~dit_lib.attention.fast_attention` returns always passes ``d``. The float64 part is small
+    either way: ``T64 u_64`` against ``T u_32`` in float32.
     """
     if not is_trusted():
         degree = check_int("degree", degree, low=0, high=MAX_DEGREE)
@@ -306,7 +308,7 @@ def accumulation_length(degree: int, length: int = _L_RULE, d: int | None = None
         d = None if d is None else check_int("d", d)
     n_k = -(-length // SUM_GROUP)
     if d is None:
-        return 6 * degree + 2 * SUM_GROUP + 4, n_k + 4 * (2 * degree + 8) + 16
+        return 6 * degree + 2 * SUM_GROUP + 4, 2 * n_k + 4 * (2 * degree + 8) + 16
     n_r = -(-math.comb(d + degree, degree) // SUM_GROUP)
     return 6 * degree + 2 * SUM_GROUP + 4, 2 * n_k + n_r + 2 * d + 20
 
