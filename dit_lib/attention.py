@@ -438,13 +438,13 @@ PRECISIONS = ("auto", "working", "float64")
 KERNELS = ("auto", "fused", "torch")
 
 
-def _use_fused(kernel: str, dt: torch.dtype, Q: torch.Tensor, K: torch.Tensor, V: torch.Tensor) -> bool:
+def _use_fused(kernel: str, device: torch.device) -> bool:
     """Whether :func:`fast_attention` runs the fused kernels; ``kernel="fused"`` where they do not apply raises."""
     if kernel == "torch":
         return False
     why = None
-    if Q.device.type != "cpu":
-        why = f"they run on the CPU, and Q is on {Q.device}"
+    if device.type != "cpu":
+        why = f"they run on the CPU, and Q is on {device}"
     elif not native.available():
         why = f"they could not be built here ({native.unavailable_reason()})"
     if why and kernel == "fused":
@@ -633,7 +633,7 @@ def fast_attention(Q: torch.Tensor, K: torch.Tensor, V: torch.Tensor, degree: in
                             dtype=torch.float64, device=Q.device)
         root = math.sqrt(s)
         V1 = torch.cat([V.to(dt), V.new_ones(V.shape[:-1] + (1,), dtype=dt)], dim=-1)
-        fused = _use_fused(kernel, dt, Q, K, V)
+        fused = _use_fused(kernel, Q.device)
         if fused:
             out = _fused_attention(Q.to(dt) * root, K.to(dt) * root, V1, c, degree)
         else:

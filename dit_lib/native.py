@@ -46,7 +46,7 @@ KEY_TILE = 64
 
 _lock = threading.Lock()
 _state: dict = {}
-_pool: ThreadPoolExecutor | None = None
+_pool: tuple[int, ThreadPoolExecutor] | None = None     # (its number of threads, the pool)
 
 
 def _after_fork_in_child() -> None:
@@ -146,9 +146,12 @@ def _run_parts(tasks: list) -> None:
         codes = [tasks[0]()]
     else:
         with _lock:
-            if _pool is None or _pool._max_workers < len(tasks):
-                _pool = ThreadPoolExecutor(max_workers=len(tasks), thread_name_prefix="dit_native")
-        codes = list(_pool.map(lambda f: f(), tasks))
+            if _pool is None or _pool[0] < len(tasks):     # grow: replace the pool, letting the old one finish
+                if _pool is not None:
+                    _pool[1].shutdown(wait=False)
+                _pool = (len(tasks), ThreadPoolExecutor(max_workers=len(tasks), thread_name_prefix="dit_native"))
+            pool = _pool[1]
+        codes = list(pool.map(lambda f: f(), tasks))
     if any(codes):
         raise MemoryError("fused kernel: could not allocate its cache tiles")
 

@@ -298,7 +298,8 @@ def accumulation_length(degree: int, length: int = _L_RULE, d: int | None = None
     groups (plus one group and one multiply-add per top-degree step of the torch kernel). Without ``d`` (the degree
     rules, which do not know it) ``T64 = 2 n_k + 4 (2 g + 8) + 16``, an estimate: it counts the key groups as the
     exact count does, but allows only ``8 g + 48`` for the rest, which the exact count exceeds when
-    ``ceil(binom(d+g, g) / SUM_GROUP) + 2 d + 20`` is larger (``d = 8`` from ``g = 9`` on; never for ``d <= 4``). The
+    ``ceil(binom(d+g, g) / SUM_GROUP) + 2 d + 20`` is larger (``d = 8`` from ``g = 9`` on, ``d = 4`` from ``g = 35`` on;
+    never for ``d <= 3`` up to ``MAX_DEGREE``). The
     certificate that :func:`~dit_lib.attention.fast_attention` returns always passes ``d``. The float64 part is small
     either way: ``T64 u_64`` against ``T u_32`` in float32.
     """

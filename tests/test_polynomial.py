@@ -89,3 +89,17 @@ def test_bad_targets(target):
 def test_unreachable_target_says_so():
     with pytest.raises(ValueError, match="degree <= 4"):
         P.degree_for_error(9.0, 1e-6, max_degree=4)
+
+
+def test_float64_count_estimate_falls_short_exactly_where_documented():
+    """accumulation_length's d-free T64 (the degree rules') against the exact count with d (fast_attention's)."""
+    from dit_lib.polynomial import MAX_DEGREE, accumulation_length
+
+    def short(d):
+        return [g for g in range(MAX_DEGREE + 1)
+                if accumulation_length(g, 2**20, d)[1] > accumulation_length(g, 2**20)[1]]
+    assert short(8)[0] == 9 and short(4)[0] == 35
+    assert short(1) == short(2) == short(3) == []
+    # both count the key groups the same way: the difference does not depend on the number of keys
+    assert all(accumulation_length(5, L, 8)[1] - accumulation_length(5, L)[1]
+               == accumulation_length(5, 256, 8)[1] - accumulation_length(5, 256)[1] for L in (1, 10**4, 2**20))
